@@ -1,0 +1,219 @@
+//! From a parsed command line to an exit code: resolves the config and the
+//! database, runs the command, prints one line per failure on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use crate::browse;
+use crate::cli::{BodyRuleCommand, Cli, Command};
+use crate::clock;
+use crate::config::Config;
+use crate::exit::{Exit, Failure};
+use crate::explain;
+use crate::input;
+use crate::pipeline::Pipeline;
+use crate::report::{Report, Status};
+use crate::store::Store;
+
+/// Runs a parsed command line; the exit code is the caller's to use.
+pub fn run(cli: Cli) -> Exit {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("mailroom: {f}");
+            f.exit
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<Exit, Failure> {
+    match &cli.command {
+        Command::Process {
+            files,
+            recipient,
+            dry_run,
+        } => process(&cli, files, recipient.as_deref(), *dry_run),
+        Command::Check => check(&cli),
+        Command::Explain {
+            file,
+            recipient,
+            json,
+        } => {
+            let config = load_config(&cli)?;
+            let raw = read_input(file, config.limits.message_bytes)?;
+            let mut store = open_read_only(&cli)?;
+            let pipeline = Pipeline {
+                config: &config,
+                store: &mut store,
+                envelope: recipient.as_deref(),
+                now: clock::now(),
+            };
+            let (plan, report) = pipeline.dry_run(&raw, true).map_err(Failure::temp)?;
+            let out = if *json {
+                explain::json(plan.as_ref(), &report)
+            } else {
+                explain::text(plan.as_ref(), &report)
+            };
+            print(&out)?;
+            Ok(Exit::Ok)
+        }
+        Command::Emails(cmd) => {
+            let store = open_store(&cli)?;
+            browse::emails(&store, cmd).map_err(Failure::temp)
+        }
+        Command::Records(cmd) => {
+            let mut store = open_store(&cli)?;
+            let config = load_config(&cli)?;
+            browse::records(&mut store, &config, cmd)
+        }
+        Command::BodyRule(BodyRuleCommand::Learn { sample, delimiter }) => {
+            let raw = std::fs::read(sample).map_err(|e| {
+                Failure::new(
+                    Exit::NoInput,
+                    anyhow!("cannot read `{}`: {e}", sample.display()),
+                )
+            })?;
+            print(&crate::body_rule::learn(&raw, delimiter))?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe is not worth a panic.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::temp(anyhow!("cannot write output: {e}")))
+}
+
+/// Human tables only on a terminal and without `--json`.
+pub fn wants_json(flag: bool) -> bool {
+    flag || !std::io::stdout().is_terminal()
+}
+
+fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    if file == Path::new("-") {
+        input::read(std::io::stdin().lock(), "stdin", limit)
+    } else {
+        input::read_file(file, limit)
+    }
+}
+
+/// The config file, or the built-in default when none is named. A named
+/// file that is missing or invalid is a temporary failure: the MTA keeps
+/// the mail until the administrator fixes it.
+pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    match &cli.config {
+        None => Ok(Config::builtin()),
+        Some(path) => Config::load(path)
+            .map(|l| l.config)
+            .map_err(|e| Failure::new(Exit::TempFail, anyhow!("{e}"))),
+    }
+}
+
+pub fn db_path(cli: &Cli) -> Result<PathBuf, Failure> {
+    if let Some(db) = &cli.db {
+        return Ok(db.clone());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::TempFail,
+                anyhow!("no database: pass --db, set MAILROOM_DB, or set HOME"),
+            )
+        })?;
+    Ok(data.join("mailroom").join("mailroom.db"))
+}
+
+fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    Store::open(&db_path(cli)?).map_err(Failure::temp)
+}
+
+/// `explain` writes nothing: an existing database is opened read-only, a
+/// missing one is replaced by an empty one in memory.
+fn open_read_only(cli: &Cli) -> Result<Store, Failure> {
+    Store::open_read_only(&db_path(cli)?).map_err(Failure::temp)
+}
+
+fn process(
+    cli: &Cli,
+    files: &[PathBuf],
+    recipient: Option<&str>,
+    dry_run: bool,
+) -> Result<Exit, Failure> {
+    let config = load_config(cli)?;
+    let mut store = if dry_run {
+        open_read_only(cli)?
+    } else {
+        open_store(cli)?
+    };
+    let mut pipeline = Pipeline {
+        config: &config,
+        store: &mut store,
+        envelope: recipient,
+        now: clock::now(),
+    };
+    let stdin = [PathBuf::from("-")];
+    let inputs = if files.is_empty() { &stdin[..] } else { files };
+    let mut exit = Exit::Ok;
+    for file in inputs {
+        let result = read_input(file, config.limits.message_bytes).and_then(|raw| {
+            if dry_run {
+                pipeline
+                    .dry_run(&raw, false)
+                    .map(|(_, r)| r)
+                    .map_err(Failure::temp)
+            } else {
+                pipeline.process(&raw).map_err(Failure::temp)
+            }
+        });
+        let report = match result {
+            Ok(report) => report,
+            Err(f) => {
+                eprintln!("mailroom: {f}");
+                exit = exit.worst(f.exit);
+                let mut report = Report::empty(Status::Failed);
+                report.reason = Some(f.to_string());
+                report.dry_run = dry_run;
+                report
+            }
+        };
+        print(&(report.to_json() + "\n"))?;
+    }
+    Ok(exit)
+}
+
+fn check(cli: &Cli) -> Result<Exit, Failure> {
+    let Some(path) = &cli.config else {
+        return Err(Failure::usage(
+            "no config to check: pass --config FILE or set MAILROOM_CONFIG",
+        ));
+    };
+    match Config::load(path) {
+        Ok(loaded) => {
+            let warnings = crate::config::render(path, &loaded.source, &loaded.warnings);
+            print(&format!(
+                "{warnings}{}: ok, {} rule(s), {} warning(s)\n",
+                path.display(),
+                loaded.config.rules.len(),
+                loaded.warnings.len()
+            ))?;
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            let n = e.errors().count();
+            print(&format!("{}{}: {n} error(s)\n", e.render(), path.display()))?;
+            Ok(Exit::Config)
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! `emails` and `records`: browsing and seeding the store. Tables on a
+//! terminal, JSON otherwise.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Result, anyhow};
+use serde_json::json;
+
+use crate::app::{print, wants_json};
+use crate::cli::{EmailsCommand, RecordsCommand};
+use crate::clock;
+use crate::config::Config;
+use crate::exit::{Exit, Failure};
+use crate::pipeline::prefix_for;
+use crate::report::{printable, table};
+use crate::store::{EmailFilter, EmailRow, Store};
+
+const REDACTED: &str = "(confidential)";
+
+fn redact(row: &mut EmailRow, reveal: bool) {
+    if row.confidential && !reveal {
+        row.subject = Some(REDACTED.into());
+    }
+}
+
+fn email_rows(rows: &[EmailRow]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.received_at.clone(),
+                e.status.clone(),
+                e.class.clone().unwrap_or_default(),
+                e.rule.clone().unwrap_or_default(),
+                e.sender.clone().unwrap_or_default(),
+                e.subject.clone().unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+const EMAIL_HEADERS: &[&str] = &[
+    "id", "received", "status", "class", "rule", "from", "subject",
+];
+
+pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
+    let r = store.reader();
+    match cmd {
+        EmailsCommand::List {
+            status,
+            rule,
+            class,
+            since,
+            from,
+            limit,
+            reveal,
+            output,
+        } => {
+            let mut rows = r.emails(&EmailFilter {
+                status: status.clone(),
+                rule: rule.clone(),
+                class: class.clone(),
+                since: since.clone(),
+                from: from.clone(),
+                limit: *limit,
+            })?;
+            rows.iter_mut().for_each(|row| redact(row, *reveal));
+            if wants_json(output.json) {
+                let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
+                print(&lines).map_err(|f| f.error)?;
+            } else {
+                print(&table(EMAIL_HEADERS, &email_rows(&rows))).map_err(|f| f.error)?;
+            }
+            Ok(Exit::Ok)
+        }
+        EmailsCommand::Show { id, reveal, output } => {
+            let Some(detail) = r.email(*id)? else {
+                return Err(anyhow!("no mail with id {id}"));
+            };
+            let (mut row, body, headers, result) = (
+                detail.row,
+                detail.text,
+                detail.headers_json,
+                detail.result_json,
+            );
+            let hidden = row.confidential && !reveal;
+            redact(&mut row, *reveal);
+            let links = r.links_of(*id)?;
+            let attachments = if hidden {
+                Vec::new()
+            } else {
+                r.attachments(*id)?
+            };
+            let headers: Vec<(String, String)> = if hidden {
+                Vec::new()
+            } else {
+                serde_json::from_str(&headers).unwrap_or_default()
+            };
+            let body = if hidden { None } else { body };
+            let result: serde_json::Value = serde_json::from_str(&result).unwrap_or_default();
+            if wants_json(output.json) {
+                let v = json!({
+                    "email": row,
+                    "headers": headers,
+                    "text": body,
+                    "links": links.iter().map(|(op, r)| json!({"id": r.id, "module": r.module, "number": r.number, "op": op})).collect::<Vec<_>>(),
+                    "attachments": attachments.iter().map(|a| json!({"name": a.name, "content_type": a.content_type, "size": a.size, "stored": a.stored, "reason": a.reason})).collect::<Vec<_>>(),
+                    "result": result,
+                    "redacted": hidden,
+                });
+                print(&format!("{v:#}\n")).map_err(|f| f.error)?;
+                return Ok(Exit::Ok);
+            }
+            let mut out = format!(
+                "mail {}  {}  status {}  class {}  rule {}\nfrom: {}\nsubject: {}\n",
+                row.id,
+                row.received_at,
+                row.status,
+                row.class.as_deref().unwrap_or("-"),
+                printable(row.rule.as_deref().unwrap_or("-")),
+                printable(row.sender.as_deref().unwrap_or("-")),
+                printable(row.subject.as_deref().unwrap_or("")),
+            );
+            if hidden {
+                out.push_str(
+                    "(confidential: headers, body and attachments hidden; --reveal shows them)\n",
+                );
+            }
+            if !headers.is_empty() {
+                out.push_str("\nheaders:\n");
+                for (k, v) in &headers {
+                    out.push_str(&format!("  {}: {}\n", printable(k), printable(v)));
+                }
+            }
+            if let Some(body) = body {
+                out.push_str("\nbody:\n");
+                for line in body.lines() {
+                    out.push_str(&format!("  {}\n", printable(line)));
+                }
+            }
+            out.push_str("\nlinks:\n");
+            for (op, rec) in &links {
+                out.push_str(&format!(
+                    "  {} {} {} ({op})\n",
+                    rec.id,
+                    rec.module,
+                    rec.number.as_deref().unwrap_or("")
+                ));
+            }
+            if !attachments.is_empty() {
+                out.push_str("\nattachments:\n");
+                for (i, a) in attachments.iter().enumerate() {
+                    out.push_str(&format!(
+                        "  {} {} {} {} bytes{}\n",
+                        i + 1,
+                        printable(a.name.as_deref().unwrap_or("(unnamed)")),
+                        a.content_type,
+                        a.size,
+                        if a.stored {
+                            String::new()
+                        } else {
+                            format!(" (not stored: {})", a.reason.as_deref().unwrap_or(""))
+                        }
+                    ));
+                }
+            }
+            out.push_str(&format!("\nresult: {result}\n"));
+            print(&out).map_err(|f| f.error)?;
+            Ok(Exit::Ok)
+        }
+        EmailsCommand::Attachment { id, n, output } => {
+            let Some(crate::store::AttachmentContent { name, content }) =
+                r.attachment_content(*id, *n)?
+            else {
+                return Err(anyhow!("mail {id} has no attachment {n}"));
+            };
+            let Some(content) = content else {
+                return Err(anyhow!(
+                    "attachment {n} of mail {id} (`{}`) was not stored: larger than limits.attachment_bytes",
+                    printable(name.as_deref().unwrap_or("unnamed"))
+                ));
+            };
+            match output {
+                // Written only where the user said; the stored name is
+                // never used as a path.
+                Some(path) => std::fs::write(path, &content)
+                    .map_err(|e| anyhow!("cannot write `{}`: {e}", path.display()))?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&content).and_then(|_| out.flush())?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// `key=value` arguments as a map; a bad one is a usage error.
+fn pairs(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let Some((k, v)) = a.split_once('=') else {
+            return Err(Failure::usage(format!("`{a}` is not key=value")));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(Failure::usage(format!("`{a}` has an empty key")));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn valid_module(module: &str) -> Result<String, Failure> {
+    let m = module.trim().to_lowercase();
+    if m.is_empty() || !m.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(Failure::usage(format!(
+            "`{module}` is not a module name (letters, digits, _)"
+        )));
+    }
+    Ok(m)
+}
+
+pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Result<Exit, Failure> {
+    let now = clock::now();
+    match cmd {
+        RecordsCommand::List {
+            module,
+            limit,
+            output,
+        } => {
+            let module = module.as_deref().map(valid_module).transpose()?;
+            let rows = store
+                .reader()
+                .records(module.as_deref(), *limit)
+                .map_err(Failure::temp)?;
+            if wants_json(output.json) {
+                let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
+                print(&lines)?;
+            } else {
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.module.clone(),
+                            r.number.clone().unwrap_or_default(),
+                            r.status.clone(),
+                            r.email.clone().unwrap_or_default(),
+                            field_summary(&r.fields),
+                        ]
+                    })
+                    .collect();
+                print(&table(
+                    &["id", "module", "number", "status", "email", "fields"],
+                    &rows,
+                ))?;
+            }
+            Ok(Exit::Ok)
+        }
+        RecordsCommand::Show { id, reveal, output } => {
+            let r = store.reader();
+            let Some(rec) = r.record_row(*id).map_err(Failure::temp)? else {
+                return Err(Failure::usage(format!("no record with id {id}")));
+            };
+            let mut mails = r.emails_of(*id).map_err(Failure::temp)?;
+            mails.iter_mut().for_each(|m| redact(m, *reveal));
+            let relations = r.relations_of(*id).map_err(Failure::temp)?;
+            if wants_json(output.json) {
+                let v = json!({
+                    "record": rec,
+                    "relations": relations.iter().map(|(kind, r)| json!({"kind": kind, "id": r.id, "module": r.module, "number": r.number})).collect::<Vec<_>>(),
+                    "emails": mails,
+                });
+                print(&format!("{v:#}\n"))?;
+            } else {
+                let mut out = format!(
+                    "record {}  {} {}  status {}\nemail: {}\n",
+                    rec.id,
+                    rec.module,
+                    rec.number.as_deref().unwrap_or(""),
+                    rec.status,
+                    rec.email.as_deref().unwrap_or("-")
+                );
+                if let Some(map) = rec.fields.as_object() {
+                    for (k, v) in map {
+                        out.push_str(&format!(
+                            "  {}: {}\n",
+                            printable(k),
+                            printable(v.as_str().unwrap_or(&v.to_string()))
+                        ));
+                    }
+                }
+                out.push_str("\nrelated:\n");
+                for (kind, r) in &relations {
+                    out.push_str(&format!(
+                        "  {} {} {} ({})\n",
+                        r.id,
+                        r.module,
+                        r.number.as_deref().unwrap_or(""),
+                        printable(kind)
+                    ));
+                }
+                out.push_str("\nmail:\n");
+                out.push_str(&table(EMAIL_HEADERS, &email_rows(&mails)));
+                print(&out)?;
+            }
+            Ok(Exit::Ok)
+        }
+        RecordsCommand::Add {
+            module,
+            fields,
+            output,
+        } => {
+            let module = valid_module(module)?;
+            let mut fields = pairs(fields)?;
+            let email = fields
+                .remove("email")
+                .map(|e| crate::address::normalize(&e));
+            let status = fields.remove("status");
+            let tx = store.begin().map_err(Failure::temp)?;
+            let (id, number) = tx
+                .create_record(
+                    &module,
+                    &prefix_for(config, &module),
+                    email.as_deref(),
+                    &fields,
+                    &now,
+                )
+                .map_err(Failure::temp)?;
+            if let Some(s) = status {
+                tx.set_status(id, &s, &now).map_err(Failure::temp)?;
+            }
+            tx.commit().map_err(Failure::temp)?;
+            let v = json!({"id": id, "module": module, "number": number});
+            if wants_json(output.json) {
+                print(&format!("{v}\n"))?;
+            } else {
+                print(&format!("created {module} {number} (id {id})\n"))?;
+            }
+            Ok(Exit::Ok)
+        }
+        RecordsCommand::Update { id, fields, output } => {
+            let changes = pairs(fields)?;
+            let tx = store.begin().map_err(Failure::temp)?;
+            if tx
+                .reader()
+                .record_row(*id)
+                .map_err(Failure::temp)?
+                .is_none()
+            {
+                return Err(Failure::usage(format!("no record with id {id}")));
+            }
+            tx.update_record(*id, &changes, &now)
+                .map_err(Failure::temp)?;
+            tx.commit().map_err(Failure::temp)?;
+            if wants_json(output.json) {
+                print(&format!("{}\n", json!({"id": id, "updated": changes})))?;
+            } else {
+                print(&format!("updated record {id}\n"))?;
+            }
+            Ok(Exit::Ok)
+        }
+        RecordsCommand::Close { id } | RecordsCommand::Reopen { id } => {
+            let status = if matches!(cmd, RecordsCommand::Close { .. }) {
+                "closed"
+            } else {
+                "open"
+            };
+            let tx = store.begin().map_err(Failure::temp)?;
+            if !tx.set_status(*id, status, &now).map_err(Failure::temp)? {
+                return Err(Failure::usage(format!("no record with id {id}")));
+            }
+            tx.commit().map_err(Failure::temp)?;
+            print(&format!("record {id} is {status}\n"))?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn field_summary(fields: &serde_json::Value) -> String {
+    fields
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_pairs() {
+        let p = pairs(&["a=1".into(), "b= x=y".into()])
+            .map_err(|f| f.exit)
+            .expect("ok");
+        assert_eq!(p.get("b").map(String::as_str), Some(" x=y"));
+        assert_eq!(
+            pairs(&["novalue".into()]).err().map(|f| f.exit),
+            Some(Exit::Usage)
+        );
+        assert_eq!(
+            valid_module("Contacts").map_err(|f| f.exit).ok().as_deref(),
+            Some("contacts")
+        );
+        assert!(valid_module("../x").is_err());
+    }
+}

@@ -1,0 +1,1279 @@
+//! The YAML configuration: loading, validation with `file:line:column`
+//! problems, and the compiled [`Config`] the router trusts.
+//!
+//! The only module that touches the YAML crate. Documents are read into a
+//! generic value first, then each section is checked by hand so that every
+//! problem is reported, not just the first one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::{Regex, RegexBuilder};
+use serde_yaml::Value;
+
+use crate::address::{Mailroom, Pattern};
+use crate::condition::{Condition, Field, Op};
+use crate::locate::{Seg, locate};
+
+/// Compiled regexes are capped so a rule cannot make evaluation slow or
+/// memory-hungry; the regex engine itself is linear-time.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from; `None` for the built-in default.
+    pub path: Option<PathBuf>,
+    pub mailroom: Mailroom,
+    pub own_addresses: Vec<Pattern>,
+    pub limits: Limits,
+    pub cases: Cases,
+    pub rules: Vec<Rule>,
+    /// True when `rules` are the built-in defaults (no `actions:` given).
+    pub default_rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub attachment_bytes: u64,
+    pub message_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            attachment_bytes: 10 << 20,
+            message_bytes: 50 << 20,
+        }
+    }
+}
+
+/// What a follow-up to a closed case does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedPolicy {
+    Reopen,
+    NewCase,
+    LinkOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cases {
+    /// Case numbers are `<prefix><n>`.
+    pub prefix: String,
+    /// Finds a case number in a subject; group 1 is the number's digits.
+    pub subject_pattern: Regex,
+    pub closed: ClosedPolicy,
+}
+
+impl Cases {
+    fn new(prefix: &str, pattern: Option<&str>) -> Result<Cases, regex::Error> {
+        let escaped = regex::escape(prefix.trim_end_matches(['-', '#', ' ']));
+        let default = format!(
+            r"(?:\[{escaped}[-# ]?(\d+)\]|\b{escaped}\s*[-#]\s*(\d+)\b|\bcase\s*#\s*(\d+)\b)"
+        );
+        let subject_pattern = RegexBuilder::new(pattern.unwrap_or(&default))
+            .case_insensitive(true)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()?;
+        Ok(Cases {
+            prefix: prefix.to_string(),
+            subject_pattern,
+            closed: ClosedPolicy::Reopen,
+        })
+    }
+
+    /// The case number quoted in a subject, if any (first capture group
+    /// that matched).
+    pub fn number_in(&self, subject: &str) -> Option<i64> {
+        let caps = self.subject_pattern.captures(subject)?;
+        caps.iter()
+            .skip(1)
+            .flatten()
+            .find_map(|m| m.as_str().parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Archive,
+    CreateCase,
+    CreateOpportunity,
+    CreateLead,
+    CreateContact,
+    CreateOrganization,
+    CreateRecord,
+    Skip,
+}
+
+impl Action {
+    const ALL: &'static [(&'static str, Action)] = &[
+        ("archive", Action::Archive),
+        ("create_case", Action::CreateCase),
+        ("create_opportunity", Action::CreateOpportunity),
+        ("create_lead", Action::CreateLead),
+        ("create_contact", Action::CreateContact),
+        ("create_organization", Action::CreateOrganization),
+        ("create_record", Action::CreateRecord),
+        ("skip", Action::Skip),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Action::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("skip", |(n, _)| n)
+    }
+
+    fn parse(s: &str) -> Option<Action> {
+        Action::ALL.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
+    }
+
+    /// The module of the records this action creates.
+    pub fn module(self) -> Option<&'static str> {
+        match self {
+            Action::CreateCase => Some("cases"),
+            Action::CreateOpportunity => Some("opportunities"),
+            Action::CreateLead => Some("leads"),
+            Action::CreateContact => Some("contacts"),
+            Action::CreateOrganization => Some("organizations"),
+            _ => None,
+        }
+    }
+}
+
+/// How a body-rule value is checked and normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Email,
+    Phone,
+    Number,
+    Date,
+}
+
+/// What to do when a lookup field finds no record, or several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissing {
+    Create,
+    Skip,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMultiple {
+    First,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub module: String,
+    pub match_on: String,
+    pub on_missing: OnMissing,
+    pub on_multiple: OnMultiple,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyField {
+    pub field: String,
+    pub kind: FieldType,
+    pub lookup: Option<Lookup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyRule {
+    pub delimiter: String,
+    /// Normalised label → field.
+    pub fields: Vec<(String, BodyField)>,
+    pub always_create: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub when: Option<Condition>,
+    pub action: Action,
+    /// For `create_record`: the module; otherwise the action's own.
+    pub module: Option<String>,
+    pub set: BTreeMap<String, String>,
+    pub body_rule: Option<BodyRule>,
+    pub confidential: bool,
+    pub create_contact: bool,
+    /// 1-based line of the rule in its file (0 for built-in rules).
+    pub line: usize,
+}
+
+impl Rule {
+    /// True when the rule's condition names `class` explicitly, which lets
+    /// non-human mail create records.
+    pub fn names_class(&self) -> bool {
+        fn walk(c: &Condition) -> bool {
+            match c {
+                Condition::All(v) | Condition::Any(v) => v.iter().any(walk),
+                Condition::Not(c) => walk(c),
+                Condition::Test { field, .. } => *field == Field::Class,
+            }
+        }
+        self.when.as_ref().is_some_and(walk)
+    }
+}
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// A warning does not stop the config from loading.
+    pub warning: bool,
+}
+
+/// Every problem found in one file, with the source for snippets.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+    source: String,
+}
+
+impl ConfigError {
+    fn io(file: &Path, err: std::io::Error) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            problems: vec![Problem {
+                line: 0,
+                column: 0,
+                message: format!("cannot read config: {err}"),
+                warning: false,
+            }],
+            source: String::new(),
+        }
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| !p.warning)
+    }
+
+    /// Each problem as `file:line:column: message` and the source line
+    /// under it, as `mailroom check` prints them.
+    pub fn render(&self) -> String {
+        render(&self.file, &self.source, &self.problems)
+    }
+}
+
+/// One line: the first error and how many more there are.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut errors = self.errors();
+        if let Some(p) = errors.next() {
+            write!(f, "{}", heading(&self.file, p))?;
+            let more = errors.count();
+            if more > 0 {
+                write!(f, " (and {more} more; run `mailroom check`)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn heading(file: &Path, p: &Problem) -> String {
+    let kind = if p.warning { "warning: " } else { "" };
+    if p.line == 0 {
+        format!("{}: {kind}{}", file.display(), p.message)
+    } else {
+        format!(
+            "{}:{}:{}: {kind}{}",
+            file.display(),
+            p.line,
+            p.column,
+            p.message
+        )
+    }
+}
+
+/// Renders problems with their source lines.
+pub fn render(file: &Path, source: &str, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&heading(file, p));
+        out.push('\n');
+        if let Some(line) = p.line.checked_sub(1).and_then(|l| source.lines().nth(l)) {
+            out.push_str(&format!("  {:>4} | {line}\n", p.line));
+            out.push_str(&format!(
+                "       | {}^\n",
+                " ".repeat(p.column.saturating_sub(1))
+            ));
+        }
+    }
+    out
+}
+
+/// A loaded config and the warnings found while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+    pub source: String,
+}
+
+impl Config {
+    /// The config used when no file is given: any `+suffix` counts, the
+    /// built-in actions apply.
+    pub fn builtin() -> Config {
+        Config {
+            path: None,
+            mailroom: Mailroom::default(),
+            own_addresses: Vec::new(),
+            limits: Limits::default(),
+            cases: default_cases(),
+            rules: default_rules(),
+            default_rules: true,
+        }
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        Config::parse(path, &source)
+    }
+
+    /// Validates config text; `path` only names the file in problems.
+    pub fn parse(path: &Path, source: &str) -> Result<Loaded, ConfigError> {
+        let mut cx = Cx {
+            source,
+            problems: Vec::new(),
+        };
+        let config = cx.config(path);
+        let has_errors = cx.problems.iter().any(|p| !p.warning);
+        match config {
+            Some(config) if !has_errors => Ok(Loaded {
+                config,
+                warnings: cx.problems,
+                source: source.to_string(),
+            }),
+            _ => Err(ConfigError {
+                file: path.to_path_buf(),
+                problems: cx.problems,
+                source: source.to_string(),
+            }),
+        }
+    }
+}
+
+fn default_cases() -> Cases {
+    // A constant prefix and the built-in pattern: covered by a unit test,
+    // unreachable from input.
+    #[allow(clippy::expect_used)]
+    Cases::new("CASE-", None).expect("built-in case pattern compiles")
+}
+
+/// One rule per virtual suffix, as DESIGN §2 lists them.
+fn default_rules() -> Vec<Rule> {
+    let rule = |name: &str, suffixes: &[&str], action: Action| Rule {
+        name: name.to_string(),
+        when: Some(Condition::Test {
+            field: Field::Suffix,
+            op: Op::In(suffixes.iter().map(|s| s.to_string()).collect()),
+            case_sensitive: false,
+        }),
+        action,
+        module: None,
+        set: BTreeMap::new(),
+        body_rule: None,
+        confidential: false,
+        create_contact: false,
+        line: 0,
+    };
+    vec![
+        rule("archive", &["archive"], Action::Archive),
+        rule("case", &["case"], Action::CreateCase),
+        rule("lead", &["lead"], Action::CreateLead),
+        rule(
+            "opportunity",
+            &["opportunity", "deal"],
+            Action::CreateOpportunity,
+        ),
+        rule("contact", &["contact"], Action::CreateContact),
+        rule("organization", &["org"], Action::CreateOrganization),
+    ]
+}
+
+/// Parses a size such as `10MB`, `512 KB`, `1GiB` or `1048576`. Units are
+/// binary (1 MB = 1,048,576 bytes), as mail administrators size mailboxes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Validation state: the source (for locating) and the problems so far.
+struct Cx<'s> {
+    source: &'s str,
+    problems: Vec<Problem>,
+}
+
+type Path_ = Vec<Seg>;
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn with(path: &[Seg], seg: Seg) -> Path_ {
+    let mut p = path.to_vec();
+    p.push(seg);
+    p
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a map",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Cx<'_> {
+    fn problem(&mut self, path: &[Seg], message: impl Into<String>) {
+        let (line, column) = locate(self.source, path);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+            warning: false,
+        });
+    }
+
+    fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
+        let (line, column) = locate(self.source, path);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+            warning: true,
+        });
+    }
+
+    /// The entries of a map with string keys, reporting keys not in `known`.
+    fn map<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &[Seg],
+        what: &str,
+        known: &[&str],
+    ) -> Vec<(String, &'v Value)> {
+        let Value::Mapping(m) = v else {
+            self.problem(
+                path,
+                format!("{what} must be a map, found {}", type_name(v)),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, val) in m {
+            let Some(k) = scalar(k) else {
+                self.problem(path, format!("{what} has a key that is not text"));
+                continue;
+            };
+            if !known.is_empty() && !known.contains(&k.as_str()) {
+                self.problem(
+                    &with(path, key(&k)),
+                    format!(
+                        "unknown key `{k}` in {what} (expected one of: {})",
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            }
+            out.push((k, val));
+        }
+        out
+    }
+
+    fn string(&mut self, v: &Value, path: &[Seg], what: &str) -> Option<String> {
+        match scalar(v) {
+            Some(s) if !matches!(v, Value::Bool(_)) => Some(s),
+            _ => {
+                self.problem(
+                    path,
+                    format!("`{what}` must be text, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, v: &Value, path: &[Seg], what: &str) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.problem(
+                    path,
+                    format!("`{what}` must be true or false, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, v: &Value, path: &[Seg], what: &str) -> Vec<String> {
+        match v {
+            Value::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.string(item, &with(path, Seg::Index(i)), what))
+                .collect(),
+            other => self.string(other, path, what).into_iter().collect(),
+        }
+    }
+
+    fn config(&mut self, path: &Path) -> Option<Config> {
+        let doc: Value = match serde_yaml::from_str(self.source) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                let message = e.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
+                self.problems.push(Problem {
+                    line,
+                    column,
+                    message: format!("invalid YAML: {message}"),
+                    warning: false,
+                });
+                return None;
+            }
+        };
+        let mut config = Config::builtin();
+        config.path = Some(path.to_path_buf());
+        if doc.is_null() {
+            return Some(config);
+        }
+        let top = self.map(
+            &doc,
+            &[],
+            "the config",
+            &["mailroom", "limits", "cases", "actions"],
+        );
+        let mut actions = None;
+        for (k, v) in top {
+            let p = [key(&k)];
+            match k.as_str() {
+                "mailroom" => self.mailroom(v, &p, &mut config),
+                "limits" => self.limits(v, &p, &mut config.limits),
+                "cases" => self.cases(v, &p, &mut config.cases),
+                _ => actions = Some(v),
+            }
+        }
+        if let Some(v) = actions {
+            config.rules = self.rules(v, &[key("actions")]);
+            config.default_rules = false;
+            // Rules that failed to load would shift the positions.
+            if !self.problems.iter().any(|p| !p.warning) {
+                self.shadowed(&config.rules);
+            }
+        }
+        Some(config)
+    }
+
+    fn mailroom(&mut self, v: &Value, path: &[Seg], config: &mut Config) {
+        for (k, v) in self.map(
+            v,
+            path,
+            "`mailroom`",
+            &["handle", "domains", "own_addresses"],
+        ) {
+            let p = with(path, key(&k));
+            match k.as_str() {
+                "handle" => {
+                    if let Some(h) = self.string(v, &p, "handle") {
+                        let h = h.trim().to_lowercase();
+                        if h.is_empty() || h.contains(['@', '+', ' ']) {
+                            self.problem(
+                                &p,
+                                format!(
+                                    "`handle` must be a bare local part such as `crm`, found `{h}`"
+                                ),
+                            );
+                        } else {
+                            config.mailroom.handle = Some(h);
+                        }
+                    }
+                }
+                "domains" => {
+                    config.mailroom.domains = self
+                        .strings(v, &p, "domains")
+                        .into_iter()
+                        .map(|d| d.trim().to_lowercase())
+                        .collect()
+                }
+                _ => {
+                    config.own_addresses = self
+                        .strings(v, &p, "own_addresses")
+                        .iter()
+                        .map(|a| Pattern::new(a))
+                        .collect()
+                }
+            }
+        }
+    }
+
+    fn limits(&mut self, v: &Value, path: &[Seg], limits: &mut Limits) {
+        for (k, v) in self.map(v, path, "`limits`", &["attachment_bytes", "message_bytes"]) {
+            let p = with(path, key(&k));
+            let size = scalar(v).as_deref().and_then(parse_size);
+            match size {
+                Some(n) if n > 0 => {
+                    if k == "attachment_bytes" {
+                        limits.attachment_bytes = n
+                    } else {
+                        limits.message_bytes = n
+                    }
+                }
+                _ => self.problem(
+                    &p,
+                    format!("`{k}` must be a size such as `10MB` or `1048576`"),
+                ),
+            }
+        }
+    }
+
+    fn cases(&mut self, v: &Value, path: &[Seg], cases: &mut Cases) {
+        let mut prefix = cases.prefix.clone();
+        let mut pattern = None;
+        let mut closed = cases.closed;
+        for (k, v) in self.map(
+            v,
+            path,
+            "`cases`",
+            &["number_prefix", "subject_pattern", "closed"],
+        ) {
+            let p = with(path, key(&k));
+            match k.as_str() {
+                "number_prefix" => {
+                    if let Some(s) = self.string(v, &p, "number_prefix") {
+                        prefix = s;
+                    }
+                }
+                "subject_pattern" => {
+                    pattern = self.string(v, &p, "subject_pattern").map(|s| (s, p))
+                }
+                _ => match self.string(v, &p, "closed").as_deref() {
+                    Some("reopen") => closed = ClosedPolicy::Reopen,
+                    Some("new_case") => closed = ClosedPolicy::NewCase,
+                    Some("link_only") => closed = ClosedPolicy::LinkOnly,
+                    Some(other) => self.problem(
+                        &p,
+                        format!("`closed` must be reopen, new_case or link_only, found `{other}`"),
+                    ),
+                    None => {}
+                },
+            }
+        }
+        match Cases::new(&prefix, pattern.as_ref().map(|(s, _)| s.as_str())) {
+            Ok(mut c) => {
+                if c.subject_pattern.captures_len() < 2 {
+                    let p = pattern.map(|(_, p)| p).unwrap_or_else(|| path.to_vec());
+                    self.problem(
+                        &p,
+                        "`subject_pattern` needs a capture group for the case number",
+                    );
+                }
+                c.closed = closed;
+                *cases = c;
+            }
+            Err(e) => {
+                let p = pattern.map(|(_, p)| p).unwrap_or_else(|| path.to_vec());
+                self.problem(
+                    &p,
+                    format!("invalid `subject_pattern`: {}", one_line(&e.to_string())),
+                );
+            }
+        }
+    }
+
+    fn rules(&mut self, v: &Value, path: &[Seg]) -> Vec<Rule> {
+        let Value::Sequence(items) = v else {
+            if !v.is_null() {
+                self.problem(
+                    path,
+                    format!("`actions` must be a list of rules, found {}", type_name(v)),
+                );
+            }
+            return Vec::new();
+        };
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut rules = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = with(path, Seg::Index(i));
+            if let Some(rule) = self.rule(item, &p, i) {
+                if let Some(first) = names.get(&rule.name) {
+                    self.problem(
+                        &with(&p, key("name")),
+                        format!(
+                            "rule name `{}` is used twice (first at rule {})",
+                            rule.name,
+                            first + 1
+                        ),
+                    );
+                }
+                names.insert(rule.name.clone(), i);
+                rules.push(rule);
+            }
+        }
+        rules
+    }
+
+    fn rule(&mut self, v: &Value, path: &[Seg], index: usize) -> Option<Rule> {
+        const KEYS: &[&str] = &[
+            "name",
+            "when",
+            "do",
+            "module",
+            "set",
+            "body_rule",
+            "confidential",
+            "create_contact",
+        ];
+        let entries = self.map(v, path, "a rule", KEYS);
+        let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let (line, _) = locate(self.source, path);
+        let name = match get("name") {
+            Some(n) => self.string(n, &with(path, key("name")), "name"),
+            None => {
+                self.problem(path, format!("rule {} has no `name`", index + 1));
+                None
+            }
+        };
+        let label = name.clone().unwrap_or_else(|| format!("#{}", index + 1));
+        let action = match get("do") {
+            Some(a) => {
+                let p = with(path, key("do"));
+                let s = self.string(a, &p, "do");
+                let action = s.as_deref().and_then(Action::parse);
+                if action.is_none()
+                    && let Some(s) = s
+                {
+                    let known: Vec<_> = Action::ALL.iter().map(|(n, _)| *n).collect();
+                    self.problem(
+                        &p,
+                        format!(
+                            "rule `{label}`: unknown action `{s}` (expected one of: {})",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                action
+            }
+            None => {
+                self.problem(path, format!("rule `{label}` has no `do:` action"));
+                None
+            }
+        };
+        let when = get("when").and_then(|w| self.condition(w, &with(path, key("when")), &label));
+        let module = match get("module") {
+            Some(m) => self
+                .string(m, &with(path, key("module")), "module")
+                .map(|m| m.trim().to_lowercase()),
+            None => None,
+        };
+        if action == Some(Action::CreateRecord) && module.as_deref().is_none_or(str::is_empty) {
+            self.problem(
+                path,
+                format!("rule `{label}`: `create_record` needs `module:`"),
+            );
+        }
+        if let (Some(a), Some(_)) = (action, &module)
+            && a != Action::CreateRecord
+        {
+            self.problem(
+                &with(path, key("module")),
+                format!("rule `{label}`: `module:` only applies to `create_record`"),
+            );
+        }
+        let mut set = BTreeMap::new();
+        if let Some(s) = get("set") {
+            let p = with(path, key("set"));
+            for (k, v) in self.map(s, &p, "`set`", &[]) {
+                match scalar(v) {
+                    Some(val) => {
+                        set.insert(k, val);
+                    }
+                    None => self.problem(
+                        &with(&p, key(&k)),
+                        format!("rule `{label}`: `set.{k}` must be a plain value"),
+                    ),
+                }
+            }
+        }
+        let body_rule =
+            get("body_rule").and_then(|b| self.body_rule(b, &with(path, key("body_rule")), &label));
+        let flag = |cx: &mut Self, k: &str| {
+            get(k)
+                .and_then(|v| cx.bool(v, &with(path, key(k)), k))
+                .unwrap_or(false)
+        };
+        let confidential = flag(self, "confidential");
+        let create_contact = flag(self, "create_contact");
+        Some(Rule {
+            name: name?,
+            when,
+            action: action?,
+            module,
+            set,
+            body_rule,
+            confidential,
+            create_contact,
+            line,
+        })
+    }
+
+    fn condition(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<Condition> {
+        let mut known: Vec<&str> = vec!["all", "any", "not"];
+        known.extend_from_slice(Field::NAMES);
+        let empty = matches!(v, Value::Mapping(m) if m.is_empty()) || v.is_null();
+        let errors_before = self.problems.len();
+        let entries = self.map(v, path, &format!("the condition of rule `{rule}`"), &known);
+        if self.problems.len() > errors_before {
+            return None;
+        }
+        if empty || entries.is_empty() {
+            self.problem(
+                path,
+                format!("rule `{rule}`: empty condition (leave out `when:` to match every mail)"),
+            );
+            return None;
+        }
+        let mut all = Vec::new();
+        let mut ok = true;
+        for (k, val) in entries {
+            let p = with(path, key(&k));
+            let c = match k.as_str() {
+                "all" | "any" => self.condition_list(val, &p, rule).map(|list| {
+                    if k == "all" {
+                        Condition::All(list)
+                    } else {
+                        Condition::Any(list)
+                    }
+                }),
+                "not" => self
+                    .condition(val, &p, rule)
+                    .map(|c| Condition::Not(Box::new(c))),
+                field => self.test(field, val, &p, rule),
+            };
+            match c {
+                Some(c) => all.push(c),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if all.len() == 1 {
+            all.pop()
+        } else {
+            Some(Condition::All(all))
+        }
+    }
+
+    fn condition_list(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<Vec<Condition>> {
+        let Value::Sequence(items) = v else {
+            self.problem(
+                path,
+                format!(
+                    "rule `{rule}`: `all:`/`any:` take a list of conditions, found {}",
+                    type_name(v)
+                ),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.problem(path, format!("rule `{rule}`: empty condition list"));
+            return None;
+        }
+        let list: Vec<_> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.condition(item, &with(path, Seg::Index(i)), rule))
+            .collect();
+        list.into_iter().collect()
+    }
+
+    fn test(&mut self, field: &str, v: &Value, path: &[Seg], rule: &str) -> Option<Condition> {
+        // `subject: foo` is short for `subject: { equals: foo }`.
+        if let Some(s) = scalar(v).filter(|_| field != "header") {
+            return Some(Condition::Test {
+                field: parse_field(field, None)?,
+                op: Op::Equals(s.to_lowercase()),
+                case_sensitive: false,
+            });
+        }
+        let mut known: Vec<&str> = Op::NAMES.to_vec();
+        known.push("case_sensitive");
+        if field == "header" {
+            known.push("name");
+        }
+        let entries = self.map(v, path, &format!("`{field}` in rule `{rule}`"), &known);
+        let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let case_sensitive = get("case_sensitive")
+            .and_then(|c| self.bool(c, &with(path, key("case_sensitive")), "case_sensitive"))
+            .unwrap_or(false);
+        let header = match (field, get("name")) {
+            ("header", Some(n)) => Some(self.string(n, &with(path, key("name")), "name")?),
+            ("header", None) => {
+                self.problem(path, format!("rule `{rule}`: `header` needs `name:`"));
+                return None;
+            }
+            _ => None,
+        };
+        let ops: Vec<_> = entries
+            .iter()
+            .filter(|(k, _)| Op::NAMES.contains(&k.as_str()))
+            .collect();
+        let [(op_name, op_value)] = ops.as_slice() else {
+            self.problem(
+                path,
+                format!(
+                    "rule `{rule}`: `{field}` needs exactly one operator ({})",
+                    Op::NAMES.join(", ")
+                ),
+            );
+            return None;
+        };
+        let p = with(path, key(op_name));
+        let fold = |s: String| if case_sensitive { s } else { s.to_lowercase() };
+        let op = match op_name.as_str() {
+            "equals" => Op::Equals(fold(self.string(op_value, &p, op_name)?)),
+            "contains" => Op::Contains(fold(self.string(op_value, &p, op_name)?)),
+            "starts_with" => Op::StartsWith(fold(self.string(op_value, &p, op_name)?)),
+            "ends_with" => Op::EndsWith(fold(self.string(op_value, &p, op_name)?)),
+            "domain" => Op::Domain(
+                self.string(op_value, &p, op_name)?
+                    .trim()
+                    .trim_start_matches('@')
+                    .to_lowercase(),
+            ),
+            "in" => {
+                let Value::Sequence(_) = op_value else {
+                    self.problem(&p, format!("rule `{rule}`: `in` takes a list"));
+                    return None;
+                };
+                Op::In(
+                    self.strings(op_value, &p, "in")
+                        .into_iter()
+                        .map(fold)
+                        .collect(),
+                )
+            }
+            "exists" => Op::Exists(self.bool(op_value, &p, "exists")?),
+            _ => {
+                let pattern = self.string(op_value, &p, "regex")?;
+                match RegexBuilder::new(&pattern)
+                    .case_insensitive(!case_sensitive)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => Op::Regex(re),
+                    Err(e) => {
+                        self.problem(
+                            &p,
+                            format!("rule `{rule}`: invalid regex: {}", one_line(&e.to_string())),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(Condition::Test {
+            field: parse_field(field, header)?,
+            op,
+            case_sensitive,
+        })
+    }
+
+    fn body_rule(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<BodyRule> {
+        let entries = self.map(
+            v,
+            path,
+            &format!("`body_rule` of rule `{rule}`"),
+            &["delimiter", "fields", "always_create"],
+        );
+        let mut br = BodyRule {
+            delimiter: ":".into(),
+            fields: Vec::new(),
+            always_create: false,
+        };
+        for (k, val) in entries {
+            let p = with(path, key(&k));
+            match k.as_str() {
+                "delimiter" => match self.string(val, &p, "delimiter") {
+                    Some(d) if !d.is_empty() && !d.contains('\n') => br.delimiter = d,
+                    Some(_) => self.problem(
+                        &p,
+                        format!(
+                            "rule `{rule}`: `delimiter` must be one or more characters on one line"
+                        ),
+                    ),
+                    None => {}
+                },
+                "always_create" => {
+                    br.always_create = self.bool(val, &p, "always_create").unwrap_or(false)
+                }
+                _ => {
+                    for (label, spec) in self.map(val, &p, "`fields`", &[]) {
+                        let lp = with(&p, key(&label));
+                        if let Some(f) = self.body_field(spec, &lp, rule) {
+                            br.fields.push((normalize_label(&label), f));
+                        }
+                    }
+                }
+            }
+        }
+        if br.fields.is_empty() {
+            self.problem(
+                path,
+                format!("rule `{rule}`: `body_rule` needs at least one entry in `fields`"),
+            );
+        }
+        Some(br)
+    }
+
+    fn body_field(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<BodyField> {
+        if let Some(field) = scalar(v) {
+            return Some(BodyField {
+                field,
+                kind: FieldType::Text,
+                lookup: None,
+            });
+        }
+        let entries = self.map(
+            v,
+            path,
+            &format!("a body-rule field of rule `{rule}`"),
+            &[
+                "field",
+                "type",
+                "module",
+                "match_on",
+                "on_missing",
+                "on_multiple",
+            ],
+        );
+        let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let text =
+            |cx: &mut Self, k: &str| get(k).and_then(|v| cx.string(v, &with(path, key(k)), k));
+        let Some(field) = text(self, "field") else {
+            self.problem(
+                path,
+                format!("rule `{rule}`: a body-rule field given as a map needs `field:`"),
+            );
+            return None;
+        };
+        let kind = match text(self, "type").as_deref() {
+            None | Some("text") => FieldType::Text,
+            Some("email") => FieldType::Email,
+            Some("phone") => FieldType::Phone,
+            Some("number") => FieldType::Number,
+            Some("date") => FieldType::Date,
+            Some(other) => {
+                self.problem(&with(path, key("type")), format!("rule `{rule}`: unknown field type `{other}` (expected text, email, phone, number or date)"));
+                FieldType::Text
+            }
+        };
+        let lookup = match text(self, "module") {
+            Some(module) => {
+                let on_missing = match text(self, "on_missing").as_deref() {
+                    None | Some("create") => OnMissing::Create,
+                    Some("skip") => OnMissing::Skip,
+                    Some("error") => OnMissing::Error,
+                    Some(other) => {
+                        self.problem(&with(path, key("on_missing")), format!("rule `{rule}`: `on_missing` must be create, skip or error, found `{other}`"));
+                        OnMissing::Create
+                    }
+                };
+                let on_multiple = match text(self, "on_multiple").as_deref() {
+                    None | Some("first") => OnMultiple::First,
+                    Some("error") => OnMultiple::Error,
+                    Some(other) => {
+                        self.problem(&with(path, key("on_multiple")), format!("rule `{rule}`: `on_multiple` must be first or error, found `{other}`"));
+                        OnMultiple::First
+                    }
+                };
+                Some(Lookup {
+                    module: module.trim().to_lowercase(),
+                    match_on: text(self, "match_on").unwrap_or_else(|| "name".into()),
+                    on_missing,
+                    on_multiple,
+                })
+            }
+            None => {
+                for k in ["match_on", "on_missing", "on_multiple"] {
+                    if get(k).is_some() {
+                        self.problem(&with(path, key(k)), format!("rule `{rule}`: `{k}` only applies to a lookup field (one with `module:`)"));
+                    }
+                }
+                None
+            }
+        };
+        Some(BodyField {
+            field,
+            kind,
+            lookup,
+        })
+    }
+
+    /// Warns about rules an earlier rule always pre-empts: one after a rule
+    /// without condition, or with the same condition as an earlier one.
+    fn shadowed(&mut self, rules: &[Rule]) {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        let mut catch_all: Option<&str> = None;
+        for (i, rule) in rules.iter().enumerate() {
+            let p = [key("actions"), Seg::Index(i)];
+            if let Some(earlier) = catch_all {
+                self.warn(&p, format!("rule `{}` can never match: rule `{earlier}` before it has no condition and matches every mail", rule.name));
+                continue;
+            }
+            match &rule.when {
+                None => catch_all = Some(&rule.name),
+                Some(c) => {
+                    let canon = c.canonical();
+                    if let Some(earlier) = seen.get(&canon) {
+                        self.warn(&p, format!("rule `{}` can never match: rule `{earlier}` before it has the same condition", rule.name));
+                    } else {
+                        seen.insert(canon, &rule.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn parse_field(name: &str, header: Option<String>) -> Option<Field> {
+    Some(match name {
+        "from" => Field::From,
+        "to" => Field::To,
+        "cc" => Field::Cc,
+        "recipient" => Field::Recipient,
+        "suffix" => Field::Suffix,
+        "subject" => Field::Subject,
+        "body" => Field::Body,
+        "header" => Field::Header(header?),
+        "attachment" => Field::Attachment,
+        "class" => Field::Class,
+        _ => return None,
+    })
+}
+
+/// Labels compare ignoring case, surrounding and repeated inner spaces.
+pub fn normalize_label(label: &str) -> String {
+    label
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Loaded, ConfigError> {
+        Config::parse(Path::new("rules.yaml"), src)
+    }
+
+    #[test]
+    fn builtin_case_pattern_compiles_and_finds_numbers() {
+        let c = default_cases();
+        assert_eq!(c.number_in("Re: [CASE-12] printer"), Some(12));
+        assert_eq!(c.number_in("Case #7 still open"), Some(7));
+        assert_eq!(c.number_in("case-9: news"), Some(9));
+        assert_eq!(c.number_in("Showcase 12"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MB"), Some(10 << 20));
+        assert_eq!(parse_size("512 kb"), Some(512 << 10));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("ten"), None);
+        assert_eq!(parse_size("99999999999999GB"), None);
+    }
+
+    #[test]
+    fn loads_a_full_config() {
+        let src = "mailroom:\n  handle: crm\n  domains: [example.com]\n  own_addresses: [\"*@example.com\"]\nlimits:\n  message_bytes: 1MB\nactions:\n  - name: support\n    when:\n      any:\n        - recipient: { contains: \"support@\" }\n        - suffix: case\n    do: create_case\n    set: { priority: normal }\n";
+        let l = parse(src).expect("valid");
+        assert_eq!(l.config.rules.len(), 1);
+        assert_eq!(l.config.rules[0].line, 8);
+        assert_eq!(l.config.limits.message_bytes, 1 << 20);
+        assert_eq!(l.config.mailroom.handle.as_deref(), Some("crm"));
+        assert!(!l.config.default_rules);
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_position() {
+        let src = "mailroom:\n  handel: crm\nactions:\n  - name: a\n    do: create_thing\n  - name: b\n    when: { subject: { regex: \"(\" } }\n    do: skip\n";
+        let e = parse(src).expect_err("invalid");
+        let got: Vec<_> = e.problems.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(got, vec![(2, 3), (5, 5), (7, 24)], "{}", e.render());
+        assert!(
+            e.render()
+                .contains("rules.yaml:5:5: rule `a`: unknown action `create_thing`")
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_have_positions() {
+        let e = parse("actions:\n  - name: a\n   do: [\n").expect_err("invalid");
+        assert_eq!(e.problems.len(), 1);
+        assert!(e.problems[0].line >= 2, "{:?}", e.problems);
+    }
+
+    #[test]
+    fn warns_about_shadowed_rules() {
+        let src = "actions:\n  - name: a\n    when: { suffix: case }\n    do: create_case\n  - name: b\n    when: { suffix: case }\n    do: archive\n  - name: all\n    do: archive\n  - name: never\n    when: { suffix: lead }\n    do: create_lead\n";
+        let l = parse(src).expect("valid with warnings");
+        let msgs: Vec<_> = l
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.clone()))
+            .collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert_eq!(msgs[0].0, 5);
+        assert!(msgs[1].1.contains("`never`"));
+    }
+}

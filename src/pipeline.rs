@@ -1,0 +1,189 @@
+//! One message through read → parse → route → apply → report: the
+//! imperative shell around the pure core.
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::message::{self, Email};
+use crate::plan::Plan;
+use crate::report::{AttachmentJson, Report, Status};
+use crate::route::{self, Lookup};
+use crate::store::{self, NewEmail, Store};
+
+/// The dedupe key: the Message-ID, or the SHA-256 of the raw bytes when
+/// the message has none.
+pub fn dedupe_key(email: Option<&Email>, sha: &str) -> String {
+    match email.and_then(|e| e.message_id.clone()) {
+        Some(id) => id,
+        None => format!("sha256:{sha}"),
+    }
+}
+
+/// Number prefix of each module's records.
+pub fn prefix_for(config: &Config, module: &str) -> String {
+    match module {
+        "cases" => config.cases.prefix.clone(),
+        "leads" => "LEAD-".into(),
+        "contacts" => "CON-".into(),
+        "organizations" => "ORG-".into(),
+        "opportunities" => "OPP-".into(),
+        other => format!("{}-", other.to_uppercase()),
+    }
+}
+
+pub struct Pipeline<'a> {
+    pub config: &'a Config,
+    pub store: &'a mut Store,
+    /// The envelope recipient the MTA gave (`--recipient`).
+    pub envelope: Option<&'a str>,
+    pub now: String,
+}
+
+impl Pipeline<'_> {
+    /// Routes without writing: the plan and the report a real run would
+    /// print (`explain`, `--dry-run`).
+    ///
+    /// A message already stored reports `duplicate`, as a real run would;
+    /// with `route_stored` it is routed anyway (with a warning), so
+    /// `explain` shows what the rules say now.
+    pub fn dry_run(&self, raw: &[u8], route_stored: bool) -> Result<(Option<Plan>, Report)> {
+        let sha = store::sha256_hex(raw);
+        let email = message::parse(raw);
+        let reader = self.store.reader();
+        let mut stored_as = None;
+        if let Some((id, json)) = reader.duplicate(&dedupe_key(email.as_ref(), &sha))? {
+            if !route_stored {
+                let mut report = duplicate(id, &json);
+                report.dry_run = true;
+                return Ok((None, report));
+            }
+            stored_as = Some(id);
+        }
+        let Some(email) = email else {
+            let mut report = Report::empty(Status::Unparsed);
+            report.dry_run = true;
+            report.reason = Some("not a mail message (no header)".into());
+            return Ok((None, report));
+        };
+        let mut plan = route::decide(&email, self.envelope, self.config, &reader)?;
+        if let Some(id) = stored_as {
+            plan.warnings.push(format!(
+                "already stored as mail {id}; a delivery now would be a duplicate"
+            ));
+        }
+        let describe = |id: i64| match reader.record(id) {
+            Ok(Some(r)) => (r.module, r.number),
+            _ => (String::new(), None),
+        };
+        let mut report = Report::from_plan(&plan, None, &describe);
+        report.message_id = email.message_id.clone();
+        report.attachments = email
+            .attachments
+            .iter()
+            .map(|a| {
+                let stored = a.size as u64 <= self.config.limits.attachment_bytes;
+                AttachmentJson {
+                    name: a.name.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.size,
+                    stored,
+                    reason: (!stored).then(|| "larger than limits.attachment_bytes".into()),
+                }
+            })
+            .collect();
+        Ok((Some(plan), report))
+    }
+
+    /// Files one message in one transaction and returns its report. The
+    /// commit is durable when this returns `Ok`.
+    pub fn process(&mut self, raw: &[u8]) -> Result<Report> {
+        let sha = store::sha256_hex(raw);
+        let email = message::parse(raw);
+        let key = dedupe_key(email.as_ref(), &sha);
+        let config = self.config;
+        let envelope = self.envelope;
+        let now = self.now.clone();
+        let tx = self.store.begin()?;
+        if let Some((id, json)) = tx.reader().duplicate(&key)? {
+            return Ok(duplicate(id, &json));
+        }
+        let report = match &email {
+            None => {
+                let id = tx.insert_email(&NewEmail {
+                    dedupe_key: &key,
+                    message_id: None,
+                    sha256: &sha,
+                    received_at: &now,
+                    sender: None,
+                    subject: None,
+                    date: None,
+                    status: "unparsed",
+                    rule: None,
+                    action: None,
+                    class: None,
+                    confidential: false,
+                    envelope_recipient: envelope,
+                    headers_json: "[]",
+                    text_body: None,
+                    raw,
+                })?;
+                let mut report = Report::empty(Status::Unparsed);
+                report.email_id = Some(id);
+                report.reason = Some("not a mail message (no header); stored raw".into());
+                tx.set_result(id, &report.to_json())?;
+                report
+            }
+            Some(email) => {
+                let plan = route::decide(email, envelope, config, &tx.reader())?;
+                let status = match plan.outcome {
+                    crate::plan::Outcome::Processed => "processed",
+                    crate::plan::Outcome::Skipped => "skipped",
+                };
+                let headers_json = serde_json::to_string(&email.headers)?;
+                let sender = email
+                    .from
+                    .first()
+                    .map(|m| crate::address::normalize(&m.address));
+                let id = tx.insert_email(&NewEmail {
+                    dedupe_key: &key,
+                    message_id: email.message_id.as_deref(),
+                    sha256: &sha,
+                    received_at: &now,
+                    sender: sender.as_deref(),
+                    subject: Some(&email.subject),
+                    date: email.date.as_deref(),
+                    status,
+                    rule: plan.rule.as_deref(),
+                    action: plan.action.as_deref(),
+                    class: Some(&plan.class),
+                    confidential: plan.confidential,
+                    envelope_recipient: envelope,
+                    headers_json: &headers_json,
+                    text_body: Some(&email.text),
+                    raw,
+                })?;
+                let applied = tx.apply(&plan, id, &|m| prefix_for(config, m), &now)?;
+                let attachments =
+                    tx.store_attachments(id, &email.attachments, config.limits.attachment_bytes)?;
+                let mut report =
+                    Report::from_plan(&plan, Some(&applied), &|_| (String::new(), None));
+                report.email_id = Some(id);
+                report.message_id = email.message_id.clone();
+                report.attachments = attachments.iter().map(AttachmentJson::from).collect();
+                tx.set_result(id, &report.to_json())?;
+                report
+            }
+        };
+        tx.commit().context("cannot store the message")?;
+        Ok(report)
+    }
+}
+
+/// The first delivery's report, marked as a duplicate.
+fn duplicate(id: i64, json: &str) -> Report {
+    let mut report = Report::from_json(json).unwrap_or_else(|| Report::empty(Status::Duplicate));
+    report.status = Status::Duplicate;
+    report.email_id = Some(id);
+    report.dry_run = false;
+    report
+}

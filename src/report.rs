@@ -1,0 +1,270 @@
+//! The JSON result printed for each message (schema 1), and the one place
+//! that prints it.
+//!
+//! Fields, all always present:
+//!
+//! - `schema` (number): 1.
+//! - `status`: `processed` | `skipped` | `duplicate` | `unparsed` | `failed`.
+//! - `email_id` (number|null): the stored mail; null in a dry run or when
+//!   nothing was stored.
+//! - `message_id` (string|null): the Message-ID with angle brackets.
+//! - `rule` (string|null), `action` (string|null): the first matching rule.
+//! - `class`: `human` | `auto_reply` | `bounce` | `list`, null if unparsed.
+//! - `reason` (string|null): why a mail was skipped, handled other than its
+//!   rule says, or failed.
+//! - `thread` ({record_id, evidence}|null): the record a follow-up was
+//!   filed to and the evidence (`address`, `references`, `subject`).
+//! - `records` ([{id, module, number, op}]): records created or linked;
+//!   `op` is `created`, `linked`, `updated` or `reopened`; `id` is null for
+//!   a record a dry run would create.
+//! - `attachments` ([{name, content_type, size, stored, reason}]).
+//! - `warnings` ([string]).
+//! - `dry_run` (bool).
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Evidence, Op, Plan, Target};
+use crate::store::{Applied, StoredAttachment};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Processed,
+    Skipped,
+    Duplicate,
+    Unparsed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadJson {
+    pub record_id: i64,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordJson {
+    pub id: Option<i64>,
+    pub module: String,
+    pub number: Option<String>,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentJson {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: usize,
+    pub stored: bool,
+    pub reason: Option<String>,
+}
+
+impl From<&StoredAttachment> for AttachmentJson {
+    fn from(a: &StoredAttachment) -> Self {
+        AttachmentJson {
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            stored: a.stored,
+            reason: a.reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema: u32,
+    pub status: Status,
+    pub email_id: Option<i64>,
+    pub message_id: Option<String>,
+    pub rule: Option<String>,
+    pub action: Option<String>,
+    pub class: Option<String>,
+    pub reason: Option<String>,
+    pub thread: Option<ThreadJson>,
+    pub records: Vec<RecordJson>,
+    pub attachments: Vec<AttachmentJson>,
+    pub warnings: Vec<String>,
+    pub dry_run: bool,
+}
+
+impl Report {
+    pub fn empty(status: Status) -> Report {
+        Report {
+            schema: SCHEMA,
+            status,
+            email_id: None,
+            message_id: None,
+            rule: None,
+            action: None,
+            class: None,
+            reason: None,
+            thread: None,
+            records: Vec::new(),
+            attachments: Vec::new(),
+            warnings: Vec::new(),
+            dry_run: false,
+        }
+    }
+
+    /// The report for a routed message; `applied` is what the store did,
+    /// `None` in a dry run (records then come from the plan).
+    pub fn from_plan(
+        plan: &Plan,
+        applied: Option<&[Applied]>,
+        describe: &dyn Fn(i64) -> (String, Option<String>),
+    ) -> Report {
+        let status = match plan.outcome {
+            crate::plan::Outcome::Processed => Status::Processed,
+            crate::plan::Outcome::Skipped => Status::Skipped,
+        };
+        let records = match applied {
+            Some(applied) => applied
+                .iter()
+                .map(|a| RecordJson {
+                    id: Some(a.id),
+                    module: a.module.clone(),
+                    number: a.number.clone(),
+                    op: a.op,
+                })
+                .collect(),
+            None => plan
+                .links
+                .iter()
+                .map(|l| match l.target {
+                    Target::Existing(id) => {
+                        let (module, number) = describe(id);
+                        RecordJson {
+                            id: Some(id),
+                            module,
+                            number,
+                            op: l.op,
+                        }
+                    }
+                    Target::New(i) => RecordJson {
+                        id: None,
+                        module: plan
+                            .creates
+                            .get(i)
+                            .map(|c| c.module.clone())
+                            .unwrap_or_default(),
+                        number: None,
+                        op: l.op,
+                    },
+                })
+                .collect(),
+        };
+        Report {
+            status,
+            rule: plan.rule.clone(),
+            action: plan.action.clone(),
+            class: Some(plan.class.clone()),
+            reason: plan.reason.clone(),
+            thread: plan.thread.map(|t| ThreadJson {
+                record_id: t.record_id,
+                evidence: t.evidence,
+            }),
+            records,
+            warnings: plan.warnings.clone(),
+            dry_run: applied.is_none(),
+            ..Report::empty(status)
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"schema\":1,\"status\":\"failed\",\"reason\":\"{e}\"}}")
+        })
+    }
+
+    pub fn from_json(json: &str) -> Option<Report> {
+        serde_json::from_str(json).ok()
+    }
+}
+
+/// Removes control characters (terminal escapes included) from text shown
+/// in a table; stored data stays verbatim.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
+/// A plain text table: one header row, columns padded to their widest cell
+/// (cells cut at 60 characters).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    const MAX: usize = 60;
+    let cut = |s: &str| -> String {
+        let s = printable(s);
+        match s.char_indices().nth(MAX) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s,
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cut(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(c.chars().count());
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = line(headers.iter().map(|h| h.to_uppercase()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_strips_escapes() {
+        assert_eq!(printable("a\u{1b}[31mred\u{7}\r"), "a[31mred");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["id", "name"],
+            &[
+                vec!["1".into(), "Ann".into()],
+                vec!["100".into(), "B".into()],
+            ],
+        );
+        assert_eq!(t, "ID   NAME\n1    Ann\n100  B\n");
+    }
+}

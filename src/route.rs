@@ -1,0 +1,655 @@
+//! Routing: from one [`Email`] and the [`Config`] to a [`Plan`], pure.
+//!
+//! The store is consulted only through the read-only [`Lookup`] trait; no
+//! clock, no writes. `--dry-run` and `explain` are this module without
+//! `apply`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use crate::address::{self, Virtual};
+use crate::body_rule;
+use crate::classify;
+use crate::condition::Facts;
+use crate::config::{Action, ClosedPolicy, Config, Rule};
+use crate::message::Email;
+use crate::plan::{Evidence, NewRecord, Op, Plan, RuleTrace, Target, Thread};
+
+/// A stored record as routing needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInfo {
+    pub id: i64,
+    pub module: String,
+    pub number: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+}
+
+impl RecordInfo {
+    pub fn is_open(&self) -> bool {
+        self.status == "open"
+    }
+}
+
+/// The read-only questions routing asks the store. Lists come oldest first.
+pub trait Lookup {
+    fn record(&self, id: i64) -> Result<Option<RecordInfo>>;
+    /// Records whose primary email is `email` (normalised).
+    fn by_email(&self, email: &str) -> Result<Vec<RecordInfo>>;
+    /// The newest record of `module` linked to a mail with one of these
+    /// Message-IDs.
+    fn thread(&self, module: &str, message_ids: &[String]) -> Result<Option<RecordInfo>>;
+    fn by_number(&self, module: &str, number: &str) -> Result<Option<RecordInfo>>;
+    /// Records of `module` whose field `field` equals `value`, ignoring case.
+    fn by_field(&self, module: &str, field: &str, value: &str) -> Result<Vec<RecordInfo>>;
+    /// Records related to `id` by a relation of `kind`, either direction.
+    fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>>;
+}
+
+/// Who a message is between: the mailroom's addresses, the customer.
+#[derive(Debug, Clone, Default)]
+pub struct Parties {
+    /// Virtual addresses among the recipients, envelope first.
+    pub virtuals: Vec<Virtual>,
+    /// The first address in From, To, Cc that is neither ours nor the
+    /// mailroom's.
+    pub customer: Option<String>,
+    pub customer_name: Option<String>,
+    pub sender: Option<String>,
+}
+
+/// The recipient addresses in routing order: the envelope recipient the MTA
+/// gave, Delivered-To, X-Original-To, then To and Cc. Bcc is never read.
+fn recipients(email: &Email, envelope: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let header_addrs = email.to.iter().chain(&email.cc).map(|m| m.address.as_str());
+    let all = envelope
+        .into_iter()
+        .chain(email.delivered_to.iter().map(String::as_str))
+        .chain(email.x_original_to.iter().map(String::as_str))
+        .chain(header_addrs);
+    for a in all {
+        let a = address::normalize(a);
+        if !a.is_empty() && !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn envelope_count(email: &Email, envelope: Option<&str>) -> usize {
+    envelope.iter().count() + email.delivered_to.len() + email.x_original_to.len()
+}
+
+pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Parties {
+    let rcpts = recipients(email, envelope);
+    let virtuals: Vec<Virtual> = rcpts
+        .iter()
+        .filter_map(|a| config.mailroom.parse(a))
+        .collect();
+    let n_env = envelope_count(email, envelope);
+    let envelope_addrs: Vec<String> = envelope
+        .into_iter()
+        .chain(email.delivered_to.iter().map(String::as_str))
+        .chain(email.x_original_to.iter().map(String::as_str))
+        .map(address::normalize)
+        .take(n_env)
+        .collect();
+    let is_mailroom = |a: &str| {
+        if config.mailroom.handle.is_some() {
+            config.mailroom.is_own(a)
+        } else {
+            // Without a handle any plus-address may be the mailroom's;
+            // only the envelope says for sure.
+            envelope_addrs.iter().any(|e| e == a) || config.mailroom.is_own(a)
+        }
+    };
+    let is_ours = |a: &str| config.own_addresses.iter().any(|p| p.matches(a));
+    let sender = email.from.first().map(|m| address::normalize(&m.address));
+    let mut customer = None;
+    let mut customer_name = None;
+    for (i, m) in email
+        .from
+        .iter()
+        .chain(&email.to)
+        .chain(&email.cc)
+        .enumerate()
+    {
+        let a = address::normalize(&m.address);
+        // The sender's own plus-address is still the sender.
+        let mailroom = if i < email.from.len() && config.mailroom.handle.is_none() {
+            envelope_addrs.contains(&a)
+        } else {
+            is_mailroom(&a)
+        };
+        if !a.contains('@') || mailroom || is_ours(&a) {
+            continue;
+        }
+        customer = Some(a);
+        customer_name = m.name.clone().filter(|n| !n.trim().is_empty());
+        break;
+    }
+    Parties {
+        virtuals,
+        customer,
+        customer_name,
+        sender,
+    }
+}
+
+/// The per-message values rule conditions test.
+pub fn facts(email: &Email, envelope: Option<&str>, config: &Config, class: &str) -> Facts {
+    let addrs = |list: &[crate::message::Mailbox]| {
+        list.iter()
+            .map(|m| address::normalize(&m.address))
+            .collect()
+    };
+    let rcpts = recipients(email, envelope);
+    let mut suffix: Vec<String> = Vec::new();
+    for v in rcpts.iter().filter_map(|a| config.mailroom.parse(a)) {
+        if let Some(s) = v.suffix
+            && !suffix.contains(&s)
+        {
+            suffix.push(s);
+        }
+    }
+    Facts {
+        from: addrs(&email.from),
+        to: addrs(&email.to),
+        cc: addrs(&email.cc),
+        recipient: rcpts,
+        suffix,
+        subject: email.subject.clone(),
+        body: email.text.clone(),
+        headers: email.headers.clone(),
+        attachments: email
+            .attachments
+            .iter()
+            .filter_map(|a| a.name.clone())
+            .collect(),
+        class: class.to_string(),
+    }
+}
+
+/// Decides what to do with one message. Errors are the store's.
+pub fn decide(
+    email: &Email,
+    envelope: Option<&str>,
+    config: &Config,
+    store: &dyn Lookup,
+) -> Result<Plan> {
+    let class = classify::classify(email);
+    let mut plan = Plan::new(class.class.as_str());
+    let facts = facts(email, envelope, config, class.class.as_str());
+    let parties = parties(email, envelope, config);
+    let confidential_header = email.header("Sensitivity").is_some_and(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "private" | "company-confidential"
+        )
+    });
+    plan.confidential = confidential_header;
+
+    // A mailbox per record: `crm+345@` files the mail to record 345,
+    // whatever the rules say.
+    for v in &parties.virtuals {
+        let Some(id) = v.record_id else { continue };
+        match store.record(id)? {
+            Some(record) => {
+                plan.action = Some("archive".into());
+                plan.reason = Some(format!("addressed to the mailbox of record {id}"));
+                plan.thread_search
+                    .push(format!("address: record {id} found"));
+                if matches!(record.module.as_str(), "cases" | "opportunities") {
+                    follow_up(&mut plan, config, &record, Evidence::Address);
+                } else {
+                    plan.link(Target::Existing(id), Op::Linked);
+                }
+                return Ok(plan);
+            }
+            None => {
+                plan.thread_search
+                    .push(format!("address: record {id} does not exist"));
+                plan.warnings.push(format!(
+                    "record {id} named by the recipient address does not exist; rules apply"
+                ));
+            }
+        }
+    }
+
+    let Some(rule) = first_match(&mut plan, config, &facts) else {
+        plan.skip("no rule matched");
+        return Ok(plan);
+    };
+    plan.rule = Some(rule.name.clone());
+    plan.action = Some(rule.action.as_str().to_string());
+    plan.confidential |= rule.confidential;
+
+    let creates = !matches!(rule.action, Action::Archive | Action::Skip);
+    if creates && class.class != classify::Class::Human && !rule.names_class() {
+        let why = format!(
+            "class `{}` ({}): non-human mail creates no records unless a rule names its class",
+            class.class.as_str(),
+            class.reason
+        );
+        archive(&mut plan, email, store)?;
+        match plan.outcome {
+            crate::plan::Outcome::Processed => {
+                plan.reason = Some(format!("{why}; archived instead"))
+            }
+            crate::plan::Outcome::Skipped => plan.skip(format!("{why}; nothing to archive it to")),
+        }
+        return Ok(plan);
+    }
+
+    match rule.action {
+        Action::Skip => plan.skip(format!("rule `{}` says skip", rule.name)),
+        Action::Archive => archive(&mut plan, email, store)?,
+        Action::CreateCase => case(&mut plan, email, rule, config, &parties, store)?,
+        Action::CreateOpportunity => opportunity(&mut plan, email, rule, &parties, store)?,
+        Action::CreateLead
+        | Action::CreateContact
+        | Action::CreateOrganization
+        | Action::CreateRecord => record(&mut plan, email, rule, &parties, store)?,
+    }
+    Ok(plan)
+}
+
+fn first_match<'c>(plan: &mut Plan, config: &'c Config, facts: &Facts) -> Option<&'c Rule> {
+    for rule in &config.rules {
+        let condition = rule.when.as_ref().map(|c| c.trace(facts));
+        let matched = condition.as_ref().is_none_or(|t| t.result);
+        plan.trace.push(RuleTrace {
+            rule: rule.name.clone(),
+            line: rule.line,
+            matched,
+            condition,
+        });
+        if matched {
+            return Some(rule);
+        }
+    }
+    None
+}
+
+/// Links the mail to every record whose primary email is the sender; if
+/// none, a To recipient's, then a Cc recipient's. A contact's mail also goes
+/// to the contact's oldest open opportunity.
+fn archive(plan: &mut Plan, email: &Email, store: &dyn Lookup) -> Result<()> {
+    for list in [&email.from, &email.to, &email.cc] {
+        let mut found = false;
+        for m in list.iter() {
+            for r in store.by_email(&address::normalize(&m.address))? {
+                found = true;
+                plan.link(Target::Existing(r.id), Op::Linked);
+                if r.module == "contacts"
+                    && let Some(opp) = store
+                        .related(r.id, "contact")?
+                        .into_iter()
+                        .find(|o| o.module == "opportunities" && o.is_open())
+                {
+                    plan.link(Target::Existing(opp.id), Op::Linked);
+                }
+            }
+        }
+        if found {
+            return Ok(());
+        }
+    }
+    plan.skip("no record has the sender's or a recipient's address");
+    Ok(())
+}
+
+/// The subject without reply and forward prefixes (`Re:`, `Fwd:`, `AW:`,
+/// `SV:`, `Re[2]:`, …), repeated.
+pub fn clean_subject(subject: &str) -> String {
+    const PREFIXES: &[&str] = &["re", "fw", "fwd", "aw", "wg", "sv", "vs", "antw", "r", "tr"];
+    let mut s = subject.trim();
+    while let Some((head, rest)) = s.split_once(':') {
+        let word = head.trim_end();
+        let word = match word.find('[') {
+            Some(i)
+                if word.ends_with(']')
+                    && word[i + 1..word.len() - 1]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+            {
+                &word[..i]
+            }
+            _ => word,
+        };
+        if PREFIXES.iter().any(|p| word.eq_ignore_ascii_case(p)) {
+            s = rest.trim_start();
+        } else {
+            break;
+        }
+    }
+    s.to_string()
+}
+
+/// Fields for a record the rule creates: `set:` presets, then the body
+/// rule's fields over them.
+fn fields(
+    plan: &mut Plan,
+    email: &Email,
+    rule: &Rule,
+    store: &dyn Lookup,
+) -> Result<body_rule::Found> {
+    let mut found = body_rule::Found {
+        fields: rule.set.clone(),
+        lookups: Vec::new(),
+    };
+    if let Some(br) = &rule.body_rule {
+        let from_body = body_rule::apply(br, email, store, plan)?;
+        found.fields.extend(from_body.fields);
+        found.lookups = from_body.lookups;
+    }
+    Ok(found)
+}
+
+fn follow_up(plan: &mut Plan, config: &Config, record: &RecordInfo, evidence: Evidence) {
+    plan.thread = Some(Thread {
+        record_id: record.id,
+        evidence,
+    });
+    let target = Target::Existing(record.id);
+    if record.is_open() {
+        plan.link(target, Op::Updated);
+    } else if record.module == "cases" && config.cases.closed == ClosedPolicy::LinkOnly {
+        plan.link(target, Op::Linked);
+    } else {
+        plan.link(target, Op::Reopened);
+        plan.reopen.push(record.id);
+    }
+}
+
+fn case(
+    plan: &mut Plan,
+    email: &Email,
+    rule: &Rule,
+    config: &Config,
+    parties: &Parties,
+    store: &dyn Lookup,
+) -> Result<()> {
+    let mut related_to = None;
+    if let Some(found) = find_case(plan, email, config, parties, store)? {
+        let closed = !found.0.is_open();
+        if !(closed && config.cases.closed == ClosedPolicy::NewCase) {
+            follow_up(plan, config, &found.0, found.1);
+            return Ok(());
+        }
+        plan.thread_search.push(format!(
+            "case {} is closed and `cases.closed` is new_case",
+            found.0.id
+        ));
+        related_to = Some(found.0.id);
+    }
+    if related_to.is_none() {
+        related_to = plan.thread.take().map(|t| t.record_id);
+    }
+    let body_rule::Found {
+        fields: mut f,
+        lookups,
+    } = fields(plan, email, rule, store)?;
+    let title = clean_subject(&email.subject);
+    f.entry("title".into()).or_insert(if title.is_empty() {
+        "(no subject)".into()
+    } else {
+        title
+    });
+    f.entry("description".into())
+        .or_insert_with(|| email.text.trim().to_string());
+    let case = plan.create(NewRecord {
+        module: "cases".into(),
+        email: parties.customer.clone(),
+        fields: f,
+    });
+    relate_lookups(plan, case, lookups);
+    if let Some(old) = related_to {
+        plan.relate(case, Target::Existing(old), "related");
+    }
+    link_contact(plan, case, rule.create_contact, parties, store)
+}
+
+/// Thread evidence for a case, first hit wins: References/In-Reply-To,
+/// then a case number in the subject (with the sender guard).
+fn find_case(
+    plan: &mut Plan,
+    email: &Email,
+    config: &Config,
+    parties: &Parties,
+    store: &dyn Lookup,
+) -> Result<Option<(RecordInfo, Evidence)>> {
+    if let Some(r) = thread_by_references(plan, email, "cases", store)? {
+        return Ok(Some((r, Evidence::References)));
+    }
+    let Some(n) = config.cases.number_in(&email.subject) else {
+        plan.thread_search.push("subject: no case number".into());
+        return Ok(None);
+    };
+    let number = format!("{}{n}", config.cases.prefix);
+    let Some(case) = store.by_number("cases", &number)? else {
+        plan.thread_search
+            .push(format!("subject: {number} does not exist"));
+        return Ok(None);
+    };
+    let sender = parties.sender.as_deref().unwrap_or_default();
+    let mut trusted = case.email.as_deref() == Some(sender)
+        || config.own_addresses.iter().any(|p| p.matches(sender));
+    if !trusted {
+        trusted = store
+            .related(case.id, "contact")?
+            .iter()
+            .any(|c| c.email.as_deref() == Some(sender));
+    }
+    if trusted {
+        plan.thread_search
+            .push(format!("subject: {number} found (record {})", case.id));
+        Ok(Some((case, Evidence::Subject)))
+    } else {
+        plan.thread_search.push(format!(
+            "subject: {number} found, but the sender is not its contact nor one of own_addresses; a new related case is created"
+        ));
+        plan.warnings.push(format!("subject quotes {number} but the sender is not its contact; created a new case related to it"));
+        // Remembered so the new case can be related to the quoted one.
+        plan.thread = Some(Thread {
+            record_id: case.id,
+            evidence: Evidence::Subject,
+        });
+        Ok(None)
+    }
+}
+
+fn thread_by_references(
+    plan: &mut Plan,
+    email: &Email,
+    module: &str,
+    store: &dyn Lookup,
+) -> Result<Option<RecordInfo>> {
+    let mut ids: Vec<String> = email.in_reply_to.clone();
+    for r in email.references.iter().rev() {
+        if !ids.contains(r) {
+            ids.push(r.clone());
+        }
+    }
+    if ids.is_empty() {
+        plan.thread_search
+            .push("references: none in the message".into());
+        return Ok(None);
+    }
+    let found = store.thread(module, &ids)?;
+    plan.thread_search.push(match &found {
+        Some(r) => format!("references: mail of record {} found", r.id),
+        None => format!("references: no {module} mail among {} id(s)", ids.len()),
+    });
+    Ok(found)
+}
+
+fn opportunity(
+    plan: &mut Plan,
+    email: &Email,
+    rule: &Rule,
+    parties: &Parties,
+    store: &dyn Lookup,
+) -> Result<()> {
+    if let Some(opp) = thread_by_references(plan, email, "opportunities", store)? {
+        if opp.is_open() {
+            plan.thread = Some(Thread {
+                record_id: opp.id,
+                evidence: Evidence::References,
+            });
+            plan.link(Target::Existing(opp.id), Op::Updated);
+            return Ok(());
+        }
+        plan.thread_search.push(format!(
+            "opportunity {} is {}; a new one is created",
+            opp.id, opp.status
+        ));
+    }
+    let body_rule::Found {
+        fields: mut f,
+        lookups,
+    } = fields(plan, email, rule, store)?;
+    let title = clean_subject(&email.subject);
+    f.entry("title".into()).or_insert(if title.is_empty() {
+        "(no subject)".into()
+    } else {
+        title
+    });
+    let opp = plan.create(NewRecord {
+        module: "opportunities".into(),
+        email: parties.customer.clone(),
+        fields: f,
+    });
+    relate_lookups(plan, opp, lookups);
+    link_contact(plan, opp, rule.create_contact, parties, store)
+}
+
+/// Relates a new case or opportunity to the customer's contact (creating
+/// one when the rule says so) and links the mail to it.
+fn link_contact(
+    plan: &mut Plan,
+    record: Target,
+    create: bool,
+    parties: &Parties,
+    store: &dyn Lookup,
+) -> Result<()> {
+    let Some(customer) = &parties.customer else {
+        return Ok(());
+    };
+    let contact = store
+        .by_email(customer)?
+        .into_iter()
+        .find(|r| r.module == "contacts");
+    let target = match contact {
+        Some(c) => {
+            plan.link(Target::Existing(c.id), Op::Linked);
+            Target::Existing(c.id)
+        }
+        None if create => plan.create(NewRecord {
+            module: "contacts".into(),
+            email: Some(customer.clone()),
+            fields: name_fields(parties),
+        }),
+        None => return Ok(()),
+    };
+    plan.relate(record, target, "contact");
+    Ok(())
+}
+
+fn name_fields(parties: &Parties) -> BTreeMap<String, String> {
+    parties
+        .customer_name
+        .iter()
+        .map(|n| ("name".to_string(), n.trim().to_string()))
+        .collect()
+}
+
+fn relate_lookups(plan: &mut Plan, record: Target, lookups: Vec<(String, Target)>) {
+    for (field, target) in lookups {
+        plan.relate(record, target, &field);
+    }
+}
+
+/// create_lead / create_contact / create_organization / create_record.
+fn record(
+    plan: &mut Plan,
+    email: &Email,
+    rule: &Rule,
+    parties: &Parties,
+    store: &dyn Lookup,
+) -> Result<()> {
+    let module = match (rule.action.module(), &rule.module) {
+        (Some(m), _) => m.to_string(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => {
+            plan.skip("the rule names no module");
+            return Ok(());
+        }
+    };
+    let always = rule.action == Action::CreateRecord
+        || rule.body_rule.as_ref().is_some_and(|b| b.always_create);
+    let body_rule::Found {
+        fields: mut f,
+        lookups,
+    } = fields(plan, email, rule, store)?;
+    // The body's email wins; the sender's fills in only when it gave none.
+    let record_email = f
+        .get("email")
+        .map(|e| address::normalize(e))
+        .filter(|e| e.contains('@'))
+        .or_else(|| parties.customer.clone());
+    if !always && let Some(e) = &record_email {
+        let existing: Vec<_> = store
+            .by_email(e)?
+            .into_iter()
+            .filter(|r| r.module == module)
+            .collect();
+        if let Some(r) = existing.first() {
+            plan.reason = Some(format!(
+                "{e} is already {} {}; mail linked to it",
+                module, r.id
+            ));
+            plan.link(Target::Existing(r.id), Op::Linked);
+            return Ok(());
+        }
+    }
+    if record_email.is_none() && rule.action != Action::CreateRecord && f.is_empty() {
+        plan.skip("no customer address to create a record for (every address is the mailroom's or one of own_addresses)");
+        return Ok(());
+    }
+    for (k, v) in name_fields(parties) {
+        f.entry(k).or_insert(v);
+    }
+    if module == "organizations"
+        && !f.contains_key("name")
+        && let Some(d) = record_email.as_deref().and_then(address::domain)
+    {
+        f.insert("name".into(), d);
+    }
+    f.remove("email");
+    let t = plan.create(NewRecord {
+        module,
+        email: record_email,
+        fields: f,
+    });
+    relate_lookups(plan, t, lookups);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_lose_reply_prefixes() {
+        assert_eq!(
+            clean_subject("Re: AW: Fwd: Printer broken"),
+            "Printer broken"
+        );
+        assert_eq!(clean_subject("RE[2]: SV: hello"), "hello");
+        assert_eq!(clean_subject("Question: why?"), "Question: why?");
+        assert_eq!(clean_subject(""), "");
+    }
+}

@@ -1,0 +1,886 @@
+//! The SQLite store: the only module that touches rusqlite and the only
+//! writer.
+//!
+//! # Schema
+//!
+//! - `emails`: every message received, raw bytes included, with its
+//!   dedupe key (Message-ID, or `sha256:<hex>` of the raw bytes when it has
+//!   none), status and the JSON result printed for it.
+//! - `records`: CRM records of every module in one table, so ids are global
+//!   across modules; `number` is `<prefix><n>` counted per module; `fields`
+//!   is a JSON object of free fields.
+//! - `email_links` (mail ↔ record) and `record_links` (record → record with
+//!   a kind: `contact`, `related`, or a body-rule lookup field).
+//! - `attachments` and `blobs`: attachment metadata per mail; content stored
+//!   once per SHA-256.
+//!
+//! # Locking
+//!
+//! WAL mode, `busy_timeout` of 30 s, and every write in `BEGIN IMMEDIATE`:
+//! a deferred transaction that upgrades to a writer fails at once under
+//! concurrent deliveries instead of waiting. Routing runs inside the same
+//! transaction, so two deliveries of one sender cannot both create it.
+//!
+//! # Durability
+//!
+//! `synchronous = FULL`: a commit is on disk before `process` exits 0.
+//!
+//! # Compatibility
+//!
+//! Migrations are append-only and tracked by `PRAGMA user_version`; a
+//! database newer than this program is refused rather than misread.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use sha2::{Digest, Sha256};
+
+use crate::message::Attachment;
+use crate::plan::{Op, Plan, Target};
+use crate::route::{Lookup, RecordInfo};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: mails, records and their links.
+    "CREATE TABLE emails (
+        id INTEGER PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        message_id TEXT,
+        sha256 TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        sender TEXT,
+        subject TEXT,
+        date TEXT,
+        status TEXT NOT NULL,
+        rule TEXT,
+        action TEXT,
+        class TEXT,
+        confidential INTEGER NOT NULL DEFAULT 0,
+        envelope_recipient TEXT,
+        headers TEXT NOT NULL DEFAULT '[]',
+        text_body TEXT,
+        raw BLOB NOT NULL,
+        result TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX emails_message_id ON emails(message_id);
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        module TEXT NOT NULL,
+        number TEXT,
+        email TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        fields TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_activity TEXT
+    );
+    CREATE INDEX records_email ON records(email);
+    CREATE UNIQUE INDEX records_number ON records(module, number);
+    CREATE TABLE sequences (module TEXT PRIMARY KEY, last INTEGER NOT NULL);
+    CREATE TABLE email_links (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        record_id INTEGER NOT NULL REFERENCES records(id),
+        op TEXT NOT NULL,
+        PRIMARY KEY (email_id, record_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX email_links_record ON email_links(record_id);
+    CREATE TABLE record_links (
+        from_id INTEGER NOT NULL REFERENCES records(id),
+        to_id INTEGER NOT NULL REFERENCES records(id),
+        kind TEXT NOT NULL,
+        PRIMARY KEY (from_id, to_id, kind)
+    ) WITHOUT ROWID;
+    CREATE INDEX record_links_to ON record_links(to_id);",
+    // 2: attachments, content stored once.
+    "CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE attachments (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        position INTEGER NOT NULL,
+        name TEXT,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT REFERENCES blobs(sha256),
+        stored INTEGER NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (email_id, position)
+    ) WITHOUT ROWID;",
+];
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A write transaction (`BEGIN IMMEDIATE`). Dropped without
+/// [`Tx::commit`], everything in it is rolled back.
+pub struct Tx<'s> {
+    tx: Transaction<'s>,
+}
+
+/// A record created or touched by applying a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub id: i64,
+    pub module: String,
+    pub number: Option<String>,
+    pub op: Op,
+}
+
+/// One mail row as `insert_email` needs it.
+pub struct NewEmail<'a> {
+    pub dedupe_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub sha256: &'a str,
+    pub received_at: &'a str,
+    pub sender: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub date: Option<&'a str>,
+    pub status: &'a str,
+    pub rule: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub confidential: bool,
+    pub envelope_recipient: Option<&'a str>,
+    pub headers_json: &'a str,
+    pub text_body: Option<&'a str>,
+    pub raw: &'a [u8],
+}
+
+/// An attachment as stored: `stored` false when it was over the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: usize,
+    pub stored: bool,
+    pub reason: Option<String>,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to
+    /// date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create database directory `{}`", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open database `{}`", path.display()))?;
+        let mut store = Store { conn };
+        store
+            .setup()
+            .with_context(|| format!("cannot use database `{}`", path.display()))?;
+        Ok(store)
+    }
+
+    fn setup(&mut self) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(30))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("cannot switch to WAL mode (got `{mode}`)");
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        self.migrate()
+    }
+
+    fn version(&self) -> Result<usize> {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        if self.version()? == MIGRATIONS.len() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let current = usize::try_from(current).unwrap_or(0);
+        if current > MIGRATIONS.len() {
+            bail!(
+                "the database has schema version {current}, newer than this mailroom ({}); upgrade mailroom",
+                MIGRATIONS.len()
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            tx.execute_batch(sql)
+                .with_context(|| format!("migration {} failed", i + 1))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Opens an existing database without writing to it; a missing one is
+    /// an empty database in memory (`explain` and `--dry-run` write nothing).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            let mut store = Store {
+                conn: Connection::open_in_memory()?,
+            };
+            store.migrate()?;
+            return Ok(store);
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open database `{}`", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let store = Store { conn };
+        if store.version()? != MIGRATIONS.len() {
+            bail!(
+                "database `{}` has schema version {}, this mailroom needs {}; run any writing command once to upgrade it",
+                path.display(),
+                store.version()?,
+                MIGRATIONS.len()
+            );
+        }
+        Ok(store)
+    }
+
+    /// Starts a write transaction, waiting up to the busy timeout.
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("cannot start a write transaction")?;
+        Ok(Tx { tx })
+    }
+
+    /// Read-only access for routing without writing (`--dry-run`).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader(&self.conn)
+    }
+}
+
+/// Read queries over any connection or transaction.
+pub struct Reader<'c>(&'c Connection);
+
+impl<'s> Tx<'s> {
+    pub fn reader(&self) -> Reader<'_> {
+        Reader(&self.tx)
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit().context("commit failed")
+    }
+
+    pub fn insert_email(&self, e: &NewEmail) -> Result<i64> {
+        self.tx.execute(
+            "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
+                status, rule, action, class, confidential, envelope_recipient, headers, text_body, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                e.dedupe_key,
+                e.message_id,
+                e.sha256,
+                e.received_at,
+                e.sender,
+                e.subject,
+                e.date,
+                e.status,
+                e.rule,
+                e.action,
+                e.class,
+                e.confidential,
+                e.envelope_recipient,
+                e.headers_json,
+                e.text_body,
+                e.raw
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    pub fn set_result(&self, email_id: i64, json: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE emails SET result = ?1 WHERE id = ?2",
+            params![json, email_id],
+        )?;
+        Ok(())
+    }
+
+    /// Creates a record numbered `<prefix><n>` (n counted per module).
+    pub fn create_record(
+        &self,
+        module: &str,
+        prefix: &str,
+        email: Option<&str>,
+        fields: &BTreeMap<String, String>,
+        now: &str,
+    ) -> Result<(i64, String)> {
+        let n: i64 = self.tx.query_row(
+            "INSERT INTO sequences (module, last) VALUES (?1, 1)
+             ON CONFLICT (module) DO UPDATE SET last = last + 1 RETURNING last",
+            [module],
+            |r| r.get(0),
+        )?;
+        let number = format!("{prefix}{n}");
+        self.tx.execute(
+            "INSERT INTO records (module, number, email, status, fields, created_at, updated_at, last_activity)
+             VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?5, ?5)",
+            params![module, number, email, serde_json::to_string(fields)?, now],
+        )?;
+        Ok((self.tx.last_insert_rowid(), number))
+    }
+
+    /// Merges fields into a record; `status` and `email` are columns.
+    pub fn update_record(
+        &self,
+        id: i64,
+        changes: &BTreeMap<String, String>,
+        now: &str,
+    ) -> Result<()> {
+        let current: Option<String> = self
+            .tx
+            .query_row("SELECT fields FROM records WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(current) = current else {
+            bail!("record {id} does not exist")
+        };
+        let mut fields: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(&current).unwrap_or_default();
+        for (k, v) in changes {
+            match k.as_str() {
+                "status" => {
+                    self.tx.execute(
+                        "UPDATE records SET status = ?1 WHERE id = ?2",
+                        params![v, id],
+                    )?;
+                }
+                "email" => {
+                    let e = crate::address::normalize(v);
+                    self.tx.execute(
+                        "UPDATE records SET email = ?1 WHERE id = ?2",
+                        params![(!e.is_empty()).then_some(e), id],
+                    )?;
+                }
+                _ => {
+                    fields.insert(k.clone(), serde_json::Value::String(v.clone()));
+                }
+            }
+        }
+        self.tx.execute(
+            "UPDATE records SET fields = ?1, updated_at = ?2 WHERE id = ?3",
+            params![serde_json::to_string(&fields)?, now, id],
+        )?;
+        Ok(())
+    }
+
+    /// Executes a plan for the mail `email_id`: creates, links, relations,
+    /// reopenings. Returns the records in the order they were linked.
+    pub fn apply(
+        &self,
+        plan: &Plan,
+        email_id: i64,
+        prefixes: &dyn Fn(&str) -> String,
+        now: &str,
+    ) -> Result<Vec<Applied>> {
+        let mut created = Vec::with_capacity(plan.creates.len());
+        for r in &plan.creates {
+            let (id, number) = self.create_record(
+                &r.module,
+                &prefixes(&r.module),
+                r.email.as_deref(),
+                &r.fields,
+                now,
+            )?;
+            created.push((id, number));
+        }
+        let resolve = |t: Target| -> Result<i64> {
+            match t {
+                Target::Existing(id) => Ok(id),
+                Target::New(i) => created
+                    .get(i)
+                    .map(|c| c.0)
+                    .context("plan refers to a record it does not create"),
+            }
+        };
+        for id in &plan.reopen {
+            self.tx.execute(
+                "UPDATE records SET status = 'open', updated_at = ?1 WHERE id = ?2",
+                params![now, id],
+            )?;
+        }
+        let mut applied = Vec::new();
+        for link in &plan.links {
+            let id = resolve(link.target)?;
+            self.tx.execute(
+                "INSERT OR IGNORE INTO email_links (email_id, record_id, op) VALUES (?1, ?2, ?3)",
+                params![email_id, id, op_name(link.op)],
+            )?;
+            self.tx.execute(
+                "UPDATE records SET last_activity = ?1 WHERE id = ?2",
+                params![now, id],
+            )?;
+            let (module, number): (String, Option<String>) = self.tx.query_row(
+                "SELECT module, number FROM records WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            applied.push(Applied {
+                id,
+                module,
+                number,
+                op: link.op,
+            });
+        }
+        for rel in &plan.relations {
+            self.tx.execute(
+                "INSERT OR IGNORE INTO record_links (from_id, to_id, kind) VALUES (?1, ?2, ?3)",
+                params![resolve(rel.from)?, resolve(rel.to)?, rel.kind],
+            )?;
+        }
+        Ok(applied)
+    }
+
+    /// Stores the attachments of a mail; content over `limit` bytes is
+    /// listed but not kept. Identical content is kept once.
+    pub fn store_attachments(
+        &self,
+        email_id: i64,
+        attachments: &[Attachment],
+        limit: u64,
+    ) -> Result<Vec<StoredAttachment>> {
+        let mut out = Vec::with_capacity(attachments.len());
+        for (i, a) in attachments.iter().enumerate() {
+            let over = a.size as u64 > limit;
+            let sha = (!over).then(|| sha256_hex(&a.content));
+            if let Some(sha) = &sha {
+                self.tx.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)",
+                    params![sha, a.content],
+                )?;
+            }
+            let reason =
+                over.then(|| format!("larger than limits.attachment_bytes ({limit} bytes)"));
+            self.tx.execute(
+                "INSERT INTO attachments (email_id, position, name, content_type, size, sha256, stored, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![email_id, i as i64 + 1, a.name, a.content_type, a.size as i64, sha, !over, reason],
+            )?;
+            out.push(StoredAttachment {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                stored: !over,
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn set_status(&self, id: i64, status: &str, now: &str) -> Result<bool> {
+        let n = self.tx.execute(
+            "UPDATE records SET status = ?1, updated_at = ?2 WHERE id = ?3",
+            params![status, now, id],
+        )?;
+        Ok(n > 0)
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Created => "created",
+        Op::Linked => "linked",
+        Op::Updated => "updated",
+        Op::Reopened => "reopened",
+    }
+}
+
+fn record_info(r: &rusqlite::Row) -> rusqlite::Result<RecordInfo> {
+    Ok(RecordInfo {
+        id: r.get(0)?,
+        module: r.get(1)?,
+        number: r.get(2)?,
+        email: r.get(3)?,
+        status: r.get(4)?,
+    })
+}
+
+const RECORD_COLS: &str = "r.id, r.module, r.number, r.email, r.status";
+
+/// A record with its fields, for browsing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordRow {
+    pub id: i64,
+    pub module: String,
+    pub number: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+    pub fields: serde_json::Value,
+    pub created_at: String,
+    pub last_activity: Option<String>,
+}
+
+/// A mail as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmailRow {
+    pub id: i64,
+    pub received_at: String,
+    pub status: String,
+    pub class: Option<String>,
+    pub rule: Option<String>,
+    pub action: Option<String>,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub confidential: bool,
+}
+
+/// One mail as `emails show` prints it.
+#[derive(Debug, Clone)]
+pub struct EmailDetail {
+    pub row: EmailRow,
+    pub text: Option<String>,
+    pub headers_json: String,
+    pub result_json: String,
+}
+
+/// A stored attachment's name and content (`None` when it was not kept).
+#[derive(Debug, Clone)]
+pub struct AttachmentContent {
+    pub name: Option<String>,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Filters for `emails list`.
+#[derive(Debug, Clone, Default)]
+pub struct EmailFilter {
+    pub status: Option<String>,
+    pub rule: Option<String>,
+    pub class: Option<String>,
+    pub since: Option<String>,
+    pub from: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl Reader<'_> {
+    /// The stored result of an earlier delivery with this dedupe key.
+    pub fn duplicate(&self, dedupe_key: &str) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT id, result FROM emails WHERE dedupe_key = ?1",
+                [dedupe_key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn records(&self, module: Option<&str>, limit: Option<u32>) -> Result<Vec<RecordRow>> {
+        let mut stmt = self.0.prepare(
+            "SELECT id, module, number, email, status, fields, created_at, last_activity FROM records
+             WHERE (?1 IS NULL OR module = ?1) ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![module, limit.map_or(-1, i64::from)], record_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn record_row(&self, id: i64) -> Result<Option<RecordRow>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT id, module, number, email, status, fields, created_at, last_activity FROM records WHERE id = ?1",
+                [id],
+                record_row,
+            )
+            .optional()?)
+    }
+
+    /// Mails linked to a record, oldest first.
+    pub fn emails_of(&self, record: i64) -> Result<Vec<EmailRow>> {
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT {EMAIL_COLS} FROM emails e JOIN email_links l ON l.email_id = e.id
+             WHERE l.record_id = ?1 ORDER BY e.id"
+        ))?;
+        let rows = stmt.query_map([record], email_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records related to a record, with the relation's kind.
+    pub fn relations_of(&self, record: i64) -> Result<Vec<(String, RecordInfo)>> {
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT l.kind, {RECORD_COLS} FROM record_links l JOIN records r ON r.id = l.to_id WHERE l.from_id = ?1
+             UNION SELECT l.kind, {RECORD_COLS} FROM record_links l JOIN records r ON r.id = l.from_id WHERE l.to_id = ?1
+             ORDER BY 2, 1"
+        ))?;
+        let rows = stmt.query_map([record], |r| {
+            Ok((
+                r.get(0)?,
+                RecordInfo {
+                    id: r.get(1)?,
+                    module: r.get(2)?,
+                    number: r.get(3)?,
+                    email: r.get(4)?,
+                    status: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn emails(&self, f: &EmailFilter) -> Result<Vec<EmailRow>> {
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT {EMAIL_COLS} FROM emails e
+             WHERE (?1 IS NULL OR e.status = ?1) AND (?2 IS NULL OR e.rule = ?2)
+               AND (?3 IS NULL OR e.class = ?3) AND (?4 IS NULL OR e.received_at >= ?4)
+               AND (?5 IS NULL OR e.sender = lower(?5))
+             ORDER BY e.id LIMIT ?6"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                f.status,
+                f.rule,
+                f.class,
+                f.since,
+                f.from,
+                f.limit.map_or(-1, i64::from)
+            ],
+            email_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One mail with its text body, headers and stored result.
+    pub fn email(&self, id: i64) -> Result<Option<EmailDetail>> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("SELECT {EMAIL_COLS}, e.text_body, e.headers, e.result FROM emails e WHERE e.id = ?1"),
+                [id],
+                |r| {
+                    Ok(EmailDetail {
+                        row: email_row(r)?,
+                        text: r.get(10)?,
+                        headers_json: r.get(11)?,
+                        result_json: r.get(12)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records a mail is linked to, with the op.
+    pub fn links_of(&self, email: i64) -> Result<Vec<(String, RecordInfo)>> {
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT l.op, {RECORD_COLS} FROM email_links l JOIN records r ON r.id = l.record_id
+             WHERE l.email_id = ?1 ORDER BY r.id"
+        ))?;
+        let rows = stmt.query_map([email], |r| {
+            Ok((
+                r.get(0)?,
+                RecordInfo {
+                    id: r.get(1)?,
+                    module: r.get(2)?,
+                    number: r.get(3)?,
+                    email: r.get(4)?,
+                    status: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn attachments(&self, email: i64) -> Result<Vec<StoredAttachment>> {
+        let mut stmt = self.0.prepare(
+            "SELECT name, content_type, size, stored, reason FROM attachments WHERE email_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([email], |r| {
+            Ok(StoredAttachment {
+                name: r.get(0)?,
+                content_type: r.get(1)?,
+                size: r.get::<_, i64>(2)? as usize,
+                stored: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The content of attachment `position` (1-based) of a mail.
+    pub fn attachment_content(
+        &self,
+        email: i64,
+        position: i64,
+    ) -> Result<Option<AttachmentContent>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT a.name, b.content FROM attachments a LEFT JOIN blobs b ON b.sha256 = a.sha256
+                 WHERE a.email_id = ?1 AND a.position = ?2",
+                params![email, position],
+                |r| {
+                    Ok(AttachmentContent {
+                        name: r.get(0)?,
+                        content: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn raw(&self, email: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .query_row("SELECT raw FROM emails WHERE id = ?1", [email], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+}
+
+const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential";
+
+fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
+    Ok(EmailRow {
+        id: r.get(0)?,
+        received_at: r.get(1)?,
+        status: r.get(2)?,
+        class: r.get(3)?,
+        rule: r.get(4)?,
+        action: r.get(5)?,
+        sender: r.get(6)?,
+        subject: r.get(7)?,
+        message_id: r.get(8)?,
+        confidential: r.get(9)?,
+    })
+}
+
+fn record_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
+    let fields: String = r.get(5)?;
+    Ok(RecordRow {
+        id: r.get(0)?,
+        module: r.get(1)?,
+        number: r.get(2)?,
+        email: r.get(3)?,
+        status: r.get(4)?,
+        fields: serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null),
+        created_at: r.get(6)?,
+        last_activity: r.get(7)?,
+    })
+}
+
+impl Lookup for Reader<'_> {
+    fn record(&self, id: i64) -> Result<Option<RecordInfo>> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("SELECT {RECORD_COLS} FROM records r WHERE r.id = ?1"),
+                [id],
+                record_info,
+            )
+            .optional()?)
+    }
+
+    fn by_email(&self, email: &str) -> Result<Vec<RecordInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {RECORD_COLS} FROM records r WHERE r.email = ?1 ORDER BY r.id"
+        ))?;
+        let rows = stmt.query_map([email], record_info)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn thread(&self, module: &str, message_ids: &[String]) -> Result<Option<RecordInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {RECORD_COLS} FROM emails e
+             JOIN email_links l ON l.email_id = e.id
+             JOIN records r ON r.id = l.record_id
+             WHERE e.message_id = ?1 AND r.module = ?2 ORDER BY r.id DESC LIMIT 1"
+        ))?;
+        for id in message_ids {
+            if let Some(r) = stmt
+                .query_row(params![id, module], record_info)
+                .optional()?
+            {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    fn by_number(&self, module: &str, number: &str) -> Result<Option<RecordInfo>> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("SELECT {RECORD_COLS} FROM records r WHERE r.module = ?1 AND r.number = ?2 COLLATE NOCASE"),
+                params![module, number],
+                record_info,
+            )
+            .optional()?)
+    }
+
+    fn by_field(&self, module: &str, field: &str, value: &str) -> Result<Vec<RecordInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {RECORD_COLS} FROM records r
+             WHERE r.module = ?1 AND lower(trim(json_extract(r.fields, '$.' || json_quote(?2)))) = lower(trim(?3))
+             ORDER BY r.id"
+        ))?;
+        let rows = stmt.query_map(params![module, field, value], record_info)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {RECORD_COLS} FROM record_links l JOIN records r ON r.id = l.to_id WHERE l.from_id = ?1 AND l.kind = ?2
+             UNION SELECT {RECORD_COLS} FROM record_links l JOIN records r ON r.id = l.from_id WHERE l.to_id = ?1 AND l.kind = ?2
+             ORDER BY 1"
+        ))?;
+        let rows = stmt.query_map(params![id, kind], record_info)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrades_a_version_1_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("v1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO records (module, number, email, fields, created_at, updated_at) VALUES ('contacts', 'CON-1', 'a@x', '{}', 't', 't')",
+                [],
+            )
+            .expect("row");
+        }
+        let store = Store::open(&path).expect("upgrade");
+        assert_eq!(store.version().expect("version"), MIGRATIONS.len());
+        let found = store.reader().by_email("a@x").expect("query");
+        assert_eq!(found.len(), 1);
+        assert!(store.reader().attachments(1).expect("v2 table").is_empty());
+    }
+
+    #[test]
+    fn refuses_a_newer_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        Connection::open(&path)
+            .and_then(|c| c.pragma_update(None, "user_version", 99))
+            .expect("set");
+        let err = Store::open(&path).err().expect("refused");
+        assert!(format!("{err:#}").contains("newer than this mailroom"));
+    }
+}

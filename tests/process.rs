@@ -1,0 +1,268 @@
+//! `mailroom process`: the pipeline end to end on fixture messages.
+
+mod common;
+
+use common::{Env, fixture};
+use mailroom::plan::Op;
+use mailroom::report::Status;
+
+#[test]
+fn creates_a_case_and_prints_the_result() {
+    let env = Env::with_example_config();
+    let r = env.file(&fixture("support-request.eml"));
+    assert_eq!(r.status, Status::Processed);
+    assert_eq!(r.rule.as_deref(), Some("support cases"));
+    assert_eq!(r.action.as_deref(), Some("create_case"));
+    assert_eq!(
+        r.message_id.as_deref(),
+        Some("<support-request-1@customer.example>")
+    );
+    assert_eq!(r.records[0].module, "cases");
+    assert_eq!(r.records[0].number.as_deref(), Some("CASE-1"));
+    assert_eq!(r.records[0].op, Op::Created);
+    let case = env.record(r.records[0].id.expect("id"));
+    assert_eq!(
+        case["record"]["fields"]["title"],
+        "Printer on floor 3 is broken"
+    );
+    assert_eq!(case["record"]["fields"]["priority"], "normal");
+    assert!(
+        case["record"]["fields"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("blank pages")
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+}
+
+#[test]
+fn the_raw_message_is_kept_byte_for_byte() {
+    let env = Env::with_example_config();
+    let raw = fixture("support-request.eml");
+    env.file(&raw);
+    let conn = rusqlite::Connection::open(&env.db).expect("db");
+    let stored: Vec<u8> = conn
+        .query_row("SELECT raw FROM emails", [], |r| r.get(0))
+        .expect("raw");
+    assert_eq!(stored, raw);
+}
+
+#[test]
+fn a_second_delivery_is_a_duplicate_and_changes_nothing() {
+    let env = Env::with_example_config();
+    let first = env.file(&fixture("support-request.eml"));
+    let second = env.file(&fixture("support-request.eml"));
+    assert_eq!(second.status, Status::Duplicate);
+    assert_eq!(second.email_id, first.email_id);
+    assert_eq!(second.records, first.records);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM records"), 2);
+}
+
+#[test]
+fn without_message_id_the_raw_bytes_dedupe() {
+    let env = Env::new();
+    let raw = fixture("no-message-id.eml");
+    assert_eq!(env.file(&raw).status, Status::Processed);
+    assert_eq!(env.file(&raw).status, Status::Duplicate);
+    let mut changed = raw.clone();
+    changed.extend_from_slice(b"P.S. one more line\n");
+    assert_eq!(env.file(&changed).status, Status::Processed);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
+#[test]
+fn crlf_and_lf_messages_file_the_same() {
+    let lf = Env::with_example_config();
+    let crlf = Env::with_example_config();
+    let raw = fixture("support-request.eml");
+    let raw_crlf = String::from_utf8(raw.clone())
+        .expect("utf8")
+        .replace('\n', "\r\n");
+    let a = lf.file(&raw);
+    let b = crlf.file(raw_crlf.as_bytes());
+    assert_eq!(a.records, b.records);
+    assert_eq!(a.rule, b.rule);
+    assert_eq!(
+        lf.record(1)["record"]["fields"]["title"],
+        crlf.record(1)["record"]["fields"]["title"]
+    );
+}
+
+#[test]
+fn several_files_print_one_line_each() {
+    let env = Env::with_example_config();
+    let a = common::fixture_path("support-request.eml");
+    let b = common::fixture_path("lead-plus-address.eml");
+    let r = env.run(
+        &[
+            "process",
+            a.to_str().unwrap_or_default(),
+            b.to_str().unwrap_or_default(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reports = r.reports();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].action.as_deref(), Some("create_case"));
+    assert_eq!(reports[1].action.as_deref(), Some("create_lead"));
+}
+
+#[test]
+fn empty_input_exits_65_with_one_line() {
+    let env = Env::new();
+    let r = env.process(b"");
+    assert_eq!(r.code, 65);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("empty message"));
+}
+
+#[test]
+fn oversized_input_exits_65_and_stores_nothing() {
+    let env = Env::with_config("limits:\n  message_bytes: 1KB\n");
+    let mut raw = fixture("support-request.eml");
+    raw.extend(std::iter::repeat_n(b'x', 2000));
+    let r = env.process(&raw);
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(r.stderr.contains("limits.message_bytes"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(!env.db.exists() || env.count("SELECT count(*) FROM emails") == 0);
+}
+
+#[test]
+fn a_missing_file_argument_exits_66() {
+    let env = Env::new();
+    let r = env.run(&["process", "/nonexistent/message.eml"], b"");
+    assert_eq!(r.code, 66);
+    assert!(r.stderr.contains("/nonexistent/message.eml"));
+}
+
+#[test]
+fn a_bad_command_line_exits_64() {
+    let env = Env::new();
+    assert_eq!(env.run(&["process", "--no-such-flag"], b"").code, 64);
+    assert_eq!(env.run(&["frobnicate"], b"").code, 64);
+    assert_eq!(env.run(&["--help"], b"").code, 0);
+}
+
+#[test]
+fn bytes_that_are_not_mail_are_stored_unparsed() {
+    let env = Env::new();
+    let raw = b"\x00\x01\x02 this is not a mail message at all\n";
+    let r = env.file(raw);
+    assert_eq!(r.status, Status::Unparsed);
+    assert!(r.email_id.is_some());
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE status = 'unparsed' AND length(raw) > 0"),
+        1
+    );
+    assert_eq!(env.file(raw).status, Status::Duplicate);
+}
+
+#[test]
+fn a_missing_or_invalid_config_exits_75() {
+    let mut env = Env::new();
+    env.config = Some(env.path("missing.yaml"));
+    let r = env.process(&fixture("support-request.eml"));
+    assert_eq!(r.code, 75);
+    assert!(r.stderr.contains("missing.yaml"), "{}", r.stderr);
+    let env = Env::with_config("actions:\n  - name: x\n    do: explode\n");
+    let r = env.process(&fixture("support-request.eml"));
+    assert_eq!(r.code, 75);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("rules.yaml:3:5: rule `x`: unknown action `explode`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.db.exists(), "nothing is written with a broken config");
+}
+
+#[test]
+fn an_unwritable_database_exits_75() {
+    let env = Env::new();
+    let ro = env.path("ro");
+    std::fs::create_dir(&ro).expect("dir");
+    let mut perms = std::fs::metadata(&ro).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o500);
+    std::fs::set_permissions(&ro, perms).expect("chmod");
+    let db = ro.join("crm.db");
+    let mut cmd = env.command(&["process"]);
+    cmd.env("MAILROOM_DB", &db);
+    let r = common::run(cmd, &fixture("support-request.eml"));
+    if nix_is_root() {
+        // root writes anywhere; the permission cannot be tested as root.
+        assert_eq!(r.code, 0);
+    } else {
+        assert_eq!(r.code, 75, "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1);
+    }
+    // A database path that is a directory fails for everyone.
+    let mut cmd = env.command(&["process"]);
+    cmd.env("MAILROOM_DB", env.dir.path());
+    let r = common::run(cmd, &fixture("support-request.eml"));
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_database_defaults_to_the_xdg_data_path() {
+    let env = Env::new();
+    let mut cmd = env.command(&["process"]);
+    cmd.env_remove("MAILROOM_DB");
+    let r = common::run(cmd, &fixture("lead-plus-address.eml"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        env.dir
+            .path()
+            .join(".local/share/mailroom/mailroom.db")
+            .exists()
+    );
+    let mut cmd = env.command(&["process"]);
+    cmd.env_remove("MAILROOM_DB")
+        .env("XDG_DATA_HOME", env.path("xdg"));
+    assert_eq!(common::run(cmd, &fixture("lead-plus-address.eml")).code, 0);
+    assert!(env.path("xdg/mailroom/mailroom.db").exists());
+}
+
+#[test]
+fn the_store_uses_wal_and_tracks_its_schema_version() {
+    let env = Env::new();
+    env.file(&fixture("lead-plus-address.eml"));
+    let conn = rusqlite::Connection::open(&env.db).expect("db");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert!(version >= 2);
+}
+
+#[test]
+fn html_only_mail_is_stored_as_readable_text() {
+    let env = Env::new();
+    let r = env.file(&fixture("html-only.eml"));
+    let conn = rusqlite::Connection::open(&env.db).expect("db");
+    let text: String = conn
+        .query_row(
+            "SELECT text_body FROM emails WHERE id = ?1",
+            [r.email_id.expect("id")],
+            |r| r.get(0),
+        )
+        .expect("text");
+    assert!(text.contains("Hello sales team"), "{text:?}");
+    assert!(text.contains("a demo & a quote"), "{text:?}");
+    assert!(!text.contains("color: red"), "{text:?}");
+}
