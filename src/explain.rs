@@ -79,7 +79,7 @@ pub fn text(plan: Option<&Plan>, report: &Report) -> String {
         let fields: Vec<String> = c
             .fields
             .iter()
-            .map(|(k, v)| format!("{k}={}", printable(v)))
+            .map(|(k, v)| format!("{k}={:?}", short(&printable(v))))
             .collect();
         out.push_str(&format!(
             "  create #{} {} email={} {}\n",
@@ -111,6 +111,15 @@ pub fn text(plan: Option<&Plan>, report: &Report) -> String {
         out.push_str(&format!("warning: {}\n", printable(w)));
     }
     out
+}
+
+/// Long field values (a description is the whole body) cut for the trace.
+fn short(s: &str) -> String {
+    const MAX: usize = 50;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 fn trace(out: &mut String, t: &Trace, indent: usize) {

@@ -68,3 +68,18 @@ fn the_example_rules_pass_check() {
     let r = env.run(&["check"], b"");
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
+
+#[test]
+fn the_readme_explain_example_is_what_explain_prints() {
+    let env = Env::with_example_config();
+    let path = common::fixture_path("support-request.eml");
+    let r = env.run(&["explain", path.to_str().unwrap_or_default()], b"");
+    let text = readme();
+    let section = text.split("\n## Seeing why").nth(1).expect("section");
+    let example = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a text example");
+    assert_eq!(example, r.stdout);
+}
