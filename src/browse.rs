@@ -54,10 +54,12 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             since,
             from,
             limit,
+            verification,
             reveal,
             output,
         } => {
             let mut rows = r.emails(&EmailFilter {
+                verification: *verification,
                 status: status.clone(),
                 rule: rule.clone(),
                 class: class.clone(),
@@ -69,6 +71,28 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             if wants_json(output.json) {
                 let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
                 print(&lines).map_err(|f| f.error)?;
+            } else if *verification {
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|e| {
+                        let field = |k: &str| {
+                            e.verification
+                                .as_ref()
+                                .and_then(|v| v[k].as_str())
+                                .unwrap_or("-")
+                                .to_string()
+                        };
+                        vec![
+                            e.id.to_string(),
+                            e.received_at.clone(),
+                            e.sender.clone().unwrap_or_default(),
+                            field("code"),
+                            field("link"),
+                        ]
+                    })
+                    .collect();
+                print(&table(&["id", "received", "from", "code", "link"], &rows))
+                    .map_err(|f| f.error)?;
             } else {
                 print(&table(EMAIL_HEADERS, &email_rows(&rows))).map_err(|f| f.error)?;
             }

@@ -96,6 +96,9 @@ pub enum EmailsCommand {
         from: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        /// Only forwarding confirmations, with their code and link.
+        #[arg(long)]
+        verification: bool,
         /// Show subjects of confidential mail too.
         #[arg(long)]
         reveal: bool,

@@ -83,6 +83,20 @@ pub struct RuleTrace {
     pub condition: Option<Trace>,
 }
 
+/// What a bounce said, stored with the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceInfo {
+    pub recipient: Option<String>,
+    pub status: Option<String>,
+}
+
+/// A forwarding-confirmation code and link found in the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationInfo {
+    pub code: Option<String>,
+    pub link: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub outcome: Outcome,
@@ -97,6 +111,10 @@ pub struct Plan {
     pub relations: Vec<Relation>,
     /// Records whose status goes back to `open`.
     pub reopen: Vec<i64>,
+    /// Records to flag: the field is set to `true` (e.g. `email_bounced`).
+    pub flags: Vec<(i64, String)>,
+    pub bounce: Option<BounceInfo>,
+    pub verification: Option<VerificationInfo>,
     pub confidential: bool,
     pub warnings: Vec<String>,
     /// Every rule tried, in order; evaluation stopped at the last one.
@@ -118,6 +136,9 @@ impl Plan {
             links: Vec::new(),
             relations: Vec::new(),
             reopen: Vec::new(),
+            flags: Vec::new(),
+            bounce: None,
+            verification: None,
             confidential: false,
             warnings: Vec::new(),
             trace: Vec::new(),

@@ -18,12 +18,16 @@
 //!   `op` is `created`, `linked`, `updated` or `reopened`; `id` is null for
 //!   a record a dry run would create.
 //! - `attachments` ([{name, content_type, size, stored, reason}]).
+//! - `bounce` ({recipient, status}|null): what a delivery-status
+//!   notification said.
+//! - `verification` ({code, link}|null): a forwarding-confirmation code
+//!   and link.
 //! - `warnings` ([string]).
 //! - `dry_run` (bool).
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Evidence, Op, Plan, Target};
+use crate::plan::{BounceInfo, Evidence, Op, Plan, Target, VerificationInfo};
 use crate::store::{Applied, StoredAttachment};
 
 pub const SCHEMA: u32 = 1;
@@ -90,6 +94,8 @@ pub struct Report {
     pub thread: Option<ThreadJson>,
     pub records: Vec<RecordJson>,
     pub attachments: Vec<AttachmentJson>,
+    pub bounce: Option<BounceInfo>,
+    pub verification: Option<VerificationInfo>,
     pub warnings: Vec<String>,
     pub dry_run: bool,
 }
@@ -108,6 +114,8 @@ impl Report {
             thread: None,
             records: Vec::new(),
             attachments: Vec::new(),
+            bounce: None,
+            verification: None,
             warnings: Vec::new(),
             dry_run: false,
         }
@@ -171,6 +179,8 @@ impl Report {
                 evidence: t.evidence,
             }),
             records,
+            bounce: plan.bounce.clone(),
+            verification: plan.verification.clone(),
             warnings: plan.warnings.clone(),
             dry_run: applied.is_none(),
             ..Report::empty(status)
@@ -209,9 +219,21 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             None => s,
         }
     };
+    // The last column is never cut: it may be a link to click.
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| cut(c)).collect())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i + 1 == r.len() {
+                        printable(c)
+                    } else {
+                        cut(c)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in &rows {

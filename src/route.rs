@@ -14,7 +14,9 @@ use crate::classify;
 use crate::condition::Facts;
 use crate::config::{Action, ClosedPolicy, Config, Rule};
 use crate::message::Email;
-use crate::plan::{Evidence, NewRecord, Op, Plan, RuleTrace, Target, Thread};
+use crate::plan::{
+    BounceInfo, Evidence, NewRecord, Op, Plan, RuleTrace, Target, Thread, VerificationInfo,
+};
 
 /// A stored record as routing needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,15 @@ pub fn decide(
         )
     });
     plan.confidential = confidential_header;
+    plan.verification = classify::find_verification(email).map(|v| VerificationInfo {
+        code: v.code,
+        link: v.link,
+    });
+    let bounce = classify::parse_bounce(email);
+    plan.bounce = bounce.as_ref().map(|b| BounceInfo {
+        recipient: b.recipient.clone(),
+        status: b.status.clone(),
+    });
 
     // A mailbox per record: `crm+345@` files the mail to record 345,
     // whatever the rules say.
@@ -219,7 +230,13 @@ pub fn decide(
     }
 
     let Some(rule) = first_match(&mut plan, config, &facts) else {
-        plan.skip("no rule matched");
+        if plan.bounce.is_some() && bounced(&mut plan, store)? {
+            plan.reason = Some(
+                "no rule matched; a bounce is filed to the record of its failed recipient".into(),
+            );
+        } else {
+            plan.skip("no rule matched");
+        }
         return Ok(plan);
     };
     plan.rule = Some(rule.name.clone());
@@ -233,7 +250,9 @@ pub fn decide(
             class.class.as_str(),
             class.reason
         );
-        archive(&mut plan, email, store)?;
+        if !(plan.bounce.is_some() && bounced(&mut plan, store)?) {
+            archive(&mut plan, email, store)?;
+        }
         match plan.outcome {
             crate::plan::Outcome::Processed => {
                 plan.reason = Some(format!("{why}; archived instead"))
@@ -245,6 +264,9 @@ pub fn decide(
 
     match rule.action {
         Action::Skip => plan.skip(format!("rule `{}` says skip", rule.name)),
+        // A bounce belongs to the record whose address failed, not to the
+        // mailer-daemon that sent it.
+        Action::Archive if plan.bounce.is_some() && bounced(&mut plan, store)? => {}
         Action::Archive => archive(&mut plan, email, store)?,
         Action::CreateCase => case(&mut plan, email, rule, config, &parties, store)?,
         Action::CreateOpportunity => opportunity(&mut plan, email, rule, &parties, store)?,
@@ -254,6 +276,20 @@ pub fn decide(
         | Action::CreateRecord => record(&mut plan, email, rule, &parties, store)?,
     }
     Ok(plan)
+}
+
+/// Links a bounce to every record whose primary email is the failed
+/// recipient and flags each `email_bounced`. False when none matched.
+fn bounced(plan: &mut Plan, store: &dyn Lookup) -> Result<bool> {
+    let Some(recipient) = plan.bounce.as_ref().and_then(|b| b.recipient.clone()) else {
+        return Ok(false);
+    };
+    let records = store.by_email(&address::normalize(&recipient))?;
+    for r in &records {
+        plan.link(Target::Existing(r.id), Op::Linked);
+        plan.flags.push((r.id, "email_bounced".into()));
+    }
+    Ok(!records.is_empty())
 }
 
 fn first_match<'c>(plan: &mut Plan, config: &'c Config, facts: &Facts) -> Option<&'c Rule> {

@@ -108,6 +108,9 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT,
         PRIMARY KEY (email_id, position)
     ) WITHOUT ROWID;",
+    // 3: what bounces and forwarding confirmations said (JSON).
+    "ALTER TABLE emails ADD COLUMN bounce TEXT;
+    ALTER TABLE emails ADD COLUMN verification TEXT;",
 ];
 
 pub struct Store {
@@ -412,6 +415,28 @@ impl<'s> Tx<'s> {
                     .context("plan refers to a record it does not create"),
             }
         };
+        for (id, flag) in &plan.flags {
+            self.tx.execute(
+                "UPDATE records SET fields = json_set(fields, '$.' || json_quote(?1), json('true')), updated_at = ?2 WHERE id = ?3",
+                params![flag, now, id],
+            )?;
+        }
+        if plan.bounce.is_some() || plan.verification.is_some() {
+            self.tx.execute(
+                "UPDATE emails SET bounce = ?1, verification = ?2 WHERE id = ?3",
+                params![
+                    plan.bounce
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()?,
+                    plan.verification
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()?,
+                    email_id
+                ],
+            )?;
+        }
         for id in &plan.reopen {
             self.tx.execute(
                 "UPDATE records SET status = 'open', updated_at = ?1 WHERE id = ?2",
@@ -542,6 +567,8 @@ pub struct EmailRow {
     pub subject: Option<String>,
     pub message_id: Option<String>,
     pub confidential: bool,
+    /// `{code, link}` of a forwarding confirmation, if the mail was one.
+    pub verification: Option<serde_json::Value>,
 }
 
 /// One mail as `emails show` prints it.
@@ -569,6 +596,8 @@ pub struct EmailFilter {
     pub since: Option<String>,
     pub from: Option<String>,
     pub limit: Option<u32>,
+    /// Only mail that carried a forwarding-confirmation code or link.
+    pub verification: bool,
 }
 
 impl Reader<'_> {
@@ -642,7 +671,8 @@ impl Reader<'_> {
              WHERE (?1 IS NULL OR e.status = ?1) AND (?2 IS NULL OR e.rule = ?2)
                AND (?3 IS NULL OR e.class = ?3) AND (?4 IS NULL OR e.received_at >= ?4)
                AND (?5 IS NULL OR e.sender = lower(?5))
-             ORDER BY e.id LIMIT ?6"
+               AND (?6 = 0 OR e.verification IS NOT NULL)
+             ORDER BY e.id LIMIT ?7"
         ))?;
         let rows = stmt.query_map(
             params![
@@ -651,6 +681,7 @@ impl Reader<'_> {
                 f.class,
                 f.since,
                 f.from,
+                f.verification,
                 f.limit.map_or(-1, i64::from)
             ],
             email_row,
@@ -668,9 +699,9 @@ impl Reader<'_> {
                 |r| {
                     Ok(EmailDetail {
                         row: email_row(r)?,
-                        text: r.get(10)?,
-                        headers_json: r.get(11)?,
-                        result_json: r.get(12)?,
+                        text: r.get(11)?,
+                        headers_json: r.get(12)?,
+                        result_json: r.get(13)?,
                     })
                 },
             )
@@ -746,7 +777,7 @@ impl Reader<'_> {
     }
 }
 
-const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential";
+const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential, e.verification";
 
 fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
     Ok(EmailRow {
@@ -760,6 +791,9 @@ fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
         subject: r.get(7)?,
         message_id: r.get(8)?,
         confidential: r.get(9)?,
+        verification: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|v| serde_json::from_str(&v).ok()),
     })
 }
 

@@ -1,0 +1,368 @@
+//! Auto-replies, bounces, lists, attachments, confidential mail and
+//! forwarding confirmations.
+
+mod common;
+
+use common::{Env, fixture};
+use mailroom::report::Status;
+
+fn example() -> Env {
+    Env::with_example_config()
+}
+
+#[test]
+fn an_rfc3834_auto_reply_creates_no_lead() {
+    let env = example();
+    let r = env.file(&fixture("auto-reply-rfc3834.eml"));
+    assert_eq!(r.class.as_deref(), Some("auto_reply"));
+    assert_eq!(r.status, Status::Skipped);
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Auto-Submitted"),
+        "{:?}",
+        r.reason
+    );
+    assert_eq!(env.count("SELECT count(*) FROM records"), 0);
+}
+
+#[test]
+fn an_auto_reply_from_a_known_contact_is_archived_instead() {
+    let env = example();
+    let contact = env.add("contacts", &["email=hank@customer.example"]);
+    let r = env.file(&fixture("auto-reply-rfc3834.eml"));
+    assert_eq!(r.status, Status::Processed);
+    assert_eq!(
+        r.records.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![Some(contact)]
+    );
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("archived instead")
+    );
+    assert_eq!(env.records("leads").len(), 0);
+}
+
+#[test]
+fn an_exchange_out_of_office_opens_no_case() {
+    let env = example();
+    let r = env.file(&fixture("exchange-ooo.eml"));
+    assert_eq!(r.class.as_deref(), Some("auto_reply"));
+    assert_eq!(env.records("cases").len(), 0);
+}
+
+#[test]
+fn a_rule_naming_the_class_may_create() {
+    let env = Env::with_config(
+        "actions:\n  - name: vacation leads\n    when: { class: auto_reply }\n    do: create_lead\n",
+    );
+    let r = env.file(&fixture("auto-reply-rfc3834.eml"));
+    assert_eq!(r.status, Status::Processed);
+    assert_eq!(env.records("leads").len(), 1);
+}
+
+#[test]
+fn a_postfix_dsn_flags_the_contact_whose_address_failed() {
+    let env = example();
+    let contact = env.add("contacts", &["email=ann@customer.example"]);
+    let r = env.file(&fixture("postfix-dsn.eml"));
+    assert_eq!(r.class.as_deref(), Some("bounce"));
+    let bounce = r.bounce.clone().expect("bounce");
+    assert_eq!(bounce.recipient.as_deref(), Some("ann@customer.example"));
+    assert_eq!(bounce.status.as_deref(), Some("5.1.1"));
+    assert_eq!(
+        r.records.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![Some(contact)]
+    );
+    assert_eq!(
+        env.record(contact)["record"]["fields"]["email_bounced"],
+        true
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE json_extract(bounce, '$.status') = '5.1.1'"),
+        1
+    );
+    assert_eq!(env.records("cases").len(), 0);
+}
+
+#[test]
+fn an_exim_bounce_flags_the_lead() {
+    let env = example();
+    let lead = env.file(&fixture("lead-plus-address.eml")).records[0]
+        .id
+        .expect("lead");
+    let r = env.file(&fixture("exim-bounce.eml"));
+    assert_eq!(r.class.as_deref(), Some("bounce"));
+    assert_eq!(
+        r.bounce.and_then(|b| b.recipient).as_deref(),
+        Some("bob@prospect.example")
+    );
+    assert_eq!(
+        r.records.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![Some(lead)]
+    );
+    assert_eq!(env.record(lead)["record"]["fields"]["email_bounced"], true);
+}
+
+#[test]
+fn a_bounce_for_an_unknown_address_is_skipped_and_kept() {
+    let env = example();
+    let r = env.file(&fixture("postfix-dsn.eml"));
+    assert_eq!(r.status, Status::Skipped);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+}
+
+#[test]
+fn a_list_post_is_classified_and_usable_in_rules() {
+    let env = Env::with_config(
+        "mailroom:\n  handle: crm\nactions:\n  - name: lists\n    when: { class: list }\n    do: skip\n  - name: leads\n    when: { suffix: lead }\n    do: create_lead\n",
+    );
+    let r = env.file(&fixture("list-post.eml"));
+    assert_eq!(r.class.as_deref(), Some("list"));
+    assert_eq!(r.rule.as_deref(), Some("lists"));
+    let env = example();
+    let r = env.file(&fixture("list-post.eml"));
+    assert_eq!(r.class.as_deref(), Some("list"));
+    assert_eq!(
+        env.records("leads").len(),
+        0,
+        "a list post never creates a lead"
+    );
+    let human = env.file(&fixture("support-request.eml"));
+    assert_eq!(human.class.as_deref(), Some("human"));
+}
+
+/// A message with one attachment of `size` bytes (base64 encoded).
+fn with_attachment(id: &str, name: &str, content: &[u8]) -> Vec<u8> {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::with_capacity(content.len() * 4 / 3 + 4);
+    for (n, chunk) in content.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                encoded.push(B64[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                encoded.push('=');
+            }
+        }
+        if n % 19 == 18 {
+            encoded.push_str("\r\n");
+        }
+    }
+    format!(
+        "From: Ann Customer <ann@customer.example>\r\nTo: crm@example.com\r\nSubject: files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--XX--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn attachments_are_stored_once_and_exported_byte_for_byte() {
+    let env = example();
+    env.add("contacts", &["email=ann@customer.example"]);
+    let content: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let a = env.file(&with_attachment("att-1@x", "../../etc/passwd", &content));
+    let b = env.file(&with_attachment("att-2@x", "copy.bin", &content));
+    assert!(a.attachments[0].stored && b.attachments[0].stored);
+    assert_eq!(a.attachments[0].size, content.len());
+    assert_eq!(
+        a.attachments[0].name.as_deref(),
+        Some("../../etc/passwd"),
+        "names are kept verbatim"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM blobs"),
+        1,
+        "identical content stored once"
+    );
+    let out = env.path("export.bin");
+    let id = a.email_id.expect("id").to_string();
+    let r = env.run(
+        &[
+            "emails",
+            "attachment",
+            &id,
+            "1",
+            "-o",
+            out.to_str().unwrap_or_default(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&out).expect("exported"), content);
+    // The stored name is never used as a path: only the requested file
+    // was written.
+    let mut written: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("crm.db"))
+        .collect();
+    written.sort();
+    assert_eq!(written, vec!["export.bin"]);
+    let r = env.run(&["emails", "attachment", &id, "1"], b"");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&content));
+}
+
+#[test]
+fn an_attachment_over_the_limit_is_listed_not_stored() {
+    let env = example();
+    let big = vec![0x5au8; 11 * 1024 * 1024];
+    let r = env.file(&with_attachment("big-1@x", "video.mp4", &big));
+    let a = &r.attachments[0];
+    assert!(!a.stored);
+    assert_eq!(a.size, big.len());
+    assert!(
+        a.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("attachment_bytes")
+    );
+    assert_eq!(env.count("SELECT count(*) FROM blobs"), 0);
+    let id = r.email_id.expect("id").to_string();
+    let r = env.run(&["emails", "attachment", &id, "1"], b"");
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("was not stored"), "{}", r.stderr);
+}
+
+#[test]
+fn nested_messages_and_encoded_names_are_kept() {
+    let env = example();
+    let r = env.file(&fixture("nested-rfc822.eml"));
+    let names: Vec<_> = r
+        .attachments
+        .iter()
+        .map(|a| (a.name.clone(), a.content_type.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (Some("complaint.eml".into()), "message/rfc822".into()),
+            (Some("Résumé notes.txt".into()), "text/plain".into())
+        ]
+    );
+    let out = env.path("inner.eml");
+    let id = r.email_id.expect("id").to_string();
+    env.run(
+        &[
+            "emails",
+            "attachment",
+            &id,
+            "1",
+            "-o",
+            out.to_str().unwrap_or_default(),
+        ],
+        b"",
+    );
+    let inner = std::fs::read_to_string(&out).expect("inner");
+    assert!(inner.contains("Subject: The complaint") && inner.contains("Everything went wrong."));
+}
+
+#[test]
+fn confidential_mail_is_redacted_unless_revealed() {
+    let env = example();
+    let contact = env.add("contacts", &["email=ann@customer.example"]);
+    let r = env.file(&fixture("confidential.eml"));
+    let id = r.email_id.expect("id").to_string();
+    let list = env.run(&["emails", "list", "--json"], b"").json_lines();
+    assert_eq!(list[0]["subject"], "(confidential)");
+    assert_eq!(list[0]["sender"], "ann@customer.example");
+    let show = env.run(&["emails", "show", &id, "--json"], b"").json();
+    assert_eq!(show["redacted"], true);
+    assert!(show["text"].is_null());
+    assert_eq!(show["attachments"].as_array().map(Vec::len), Some(0));
+    assert_eq!(show["links"][0]["id"], contact);
+    let text = env.run(&["emails", "show", &id], b"").stdout;
+    assert!(
+        !text.contains("95,000") && !text.contains("Salary"),
+        "{text}"
+    );
+    let shown = env
+        .run(&["emails", "show", &id, "--reveal", "--json"], b"")
+        .json();
+    assert!(
+        shown["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("95,000")
+    );
+    assert_eq!(shown["attachments"].as_array().map(Vec::len), Some(1));
+    let record = env.record(contact);
+    assert_eq!(record["emails"][0]["subject"], "(confidential)");
+}
+
+#[test]
+fn a_rule_can_mark_mail_confidential() {
+    let env = Env::with_config(
+        "actions:\n  - name: hr\n    when: { subject: { contains: printer } }\n    do: archive\n    confidential: true\n",
+    );
+    env.file(&fixture("support-request.eml"));
+    let list = env.run(&["emails", "list", "--json"], b"").json_lines();
+    assert_eq!(list[0]["subject"], "(confidential)");
+    assert_eq!(list[0]["confidential"], true);
+}
+
+#[test]
+fn emails_list_filters() {
+    let env = example();
+    env.file(&fixture("support-request.eml"));
+    env.file(&fixture("auto-reply-rfc3834.eml"));
+    env.file(&fixture("lead-plus-address.eml"));
+    let ids = |args: &[&str]| -> Vec<i64> {
+        let mut a = vec!["emails", "list", "--json"];
+        a.extend_from_slice(args);
+        env.run(&a, b"")
+            .json_lines()
+            .iter()
+            .filter_map(|v| v["id"].as_i64())
+            .collect()
+    };
+    assert_eq!(ids(&[]), vec![1, 2, 3]);
+    assert_eq!(ids(&["--status", "skipped"]), vec![2]);
+    assert_eq!(ids(&["--rule", "support cases"]), vec![1]);
+    assert_eq!(ids(&["--class", "auto_reply"]), vec![2]);
+    assert_eq!(ids(&["--from", "BOB@prospect.example"]), vec![3]);
+    assert_eq!(ids(&["--limit", "2"]), vec![1, 2]);
+    assert_eq!(ids(&["--since", "2026-11-27"]), vec![1, 2, 3]);
+    assert_eq!(ids(&["--since", "2026-11-28"]), Vec::<i64>::new());
+    let show = env.run(&["emails", "show", "1", "--json"], b"").json();
+    assert_eq!(show["result"]["rule"], "support cases");
+    assert!(
+        show["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .any(|h| h[0] == "Subject")
+    );
+}
+
+#[test]
+fn forwarding_confirmation_codes_are_extracted_and_listed() {
+    let env = example();
+    let r = env.file(&fixture("gmail-forwarding-confirmation.eml"));
+    let v = r.verification.clone().expect("verification");
+    assert_eq!(v.code.as_deref(), Some("482913755"));
+    assert!(
+        v.link
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("https://mail-settings.google.com/mail/vf-")
+    );
+    env.file(&fixture("support-request.eml"));
+    let listed = env
+        .run(&["emails", "list", "--verification", "--json"], b"")
+        .json_lines();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["verification"]["code"], "482913755");
+    assert_eq!(
+        env.file(&fixture("lead-plus-address.eml")).verification,
+        None
+    );
+}
