@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use crate::browse;
+use clap::CommandFactory;
+
 use crate::cli::{BodyRuleCommand, Cli, Command};
 use crate::clock;
 use crate::config::Config;
@@ -19,10 +21,13 @@ use crate::store::Store;
 
 /// Runs a parsed command line; the exit code is the caller's to use.
 pub fn run(cli: Cli) -> Exit {
+    let quiet = cli.quiet;
     match dispatch(cli) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("mailroom: {f}");
+            if !quiet {
+                eprintln!("mailroom: {f}");
+            }
             f.exit
         }
     }
@@ -67,6 +72,20 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             let mut store = open_store(&cli)?;
             let config = load_config(&cli)?;
             browse::records(&mut store, &config, cmd)
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "mailroom", &mut out);
+            print(&String::from_utf8_lossy(&out))?;
+            Ok(Exit::Ok)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Failure::temp(anyhow!("cannot render the man page: {e}")))?;
+            print(&String::from_utf8_lossy(&out))?;
+            Ok(Exit::Ok)
         }
         Command::BodyRule(BodyRuleCommand::Learn { sample, delimiter }) => {
             let raw = std::fs::read(sample).map_err(|e| {
@@ -166,6 +185,7 @@ fn process(
     let stdin = [PathBuf::from("-")];
     let inputs = if files.is_empty() { &stdin[..] } else { files };
     let mut exit = Exit::Ok;
+    let started = std::time::Instant::now();
     for file in inputs {
         let result = read_input(file, config.limits.message_bytes).and_then(|raw| {
             if dry_run {
@@ -180,7 +200,9 @@ fn process(
         let report = match result {
             Ok(report) => report,
             Err(f) => {
-                eprintln!("mailroom: {f}");
+                if !cli.quiet {
+                    eprintln!("mailroom: {f}");
+                }
                 exit = exit.worst(f.exit);
                 let mut report = Report::empty(Status::Failed);
                 report.reason = Some(f.to_string());
@@ -188,6 +210,22 @@ fn process(
                 report
             }
         };
+        if cli.verbose > 0 {
+            eprintln!(
+                "mailroom: {}: {} rule={} action={}{}",
+                file.display(),
+                serde_json::to_value(report.status)
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .unwrap_or_default(),
+                report.rule.as_deref().unwrap_or("-"),
+                report.action.as_deref().unwrap_or("-"),
+                if cli.verbose > 1 {
+                    format!(" ({:.1} ms)", started.elapsed().as_secs_f64() * 1000.0)
+                } else {
+                    String::new()
+                }
+            );
+        }
         print(&(report.to_json() + "\n"))?;
     }
     Ok(exit)

@@ -18,6 +18,12 @@ pub struct Cli {
     /// Database file [default: $XDG_DATA_HOME/mailroom/mailroom.db].
     #[arg(long, global = true, env = "MAILROOM_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// More on stderr: a line per message (-v), timings too (-vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Nothing on stderr; the exit code still tells.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,8 +37,9 @@ pub enum Command {
     Process {
         /// Message files (.eml); stdin when none.
         files: Vec<PathBuf>,
-        /// The envelope recipient the MTA knows (Postfix ${original_recipient}, procmail $1).
-        #[arg(long, value_name = "ADDR")]
+        /// The envelope recipient the MTA knows (Postfix ${original_recipient}, procmail $1);
+        /// Postfix's local delivery sets ORIGINAL_RECIPIENT for pipes in aliases and .forward.
+        #[arg(long, value_name = "ADDR", env = "ORIGINAL_RECIPIENT")]
         recipient: Option<String>,
         /// Route and print the result without writing anything.
         #[arg(long)]
@@ -63,6 +70,14 @@ pub enum Command {
     /// Body rules: turn `Label: value` lines into record fields.
     #[command(subcommand, name = "body-rule")]
     BodyRule(BodyRuleCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  mailroom completions bash > /etc/bash_completion.d/mailroom\n  mailroom completions zsh > ~/.zfunc/_mailroom\n  mailroom completions fish > ~/.config/fish/completions/mailroom.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    #[command(after_help = "Examples:\n  mailroom man > /usr/local/share/man/man1/mailroom.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]

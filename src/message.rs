@@ -44,6 +44,9 @@ pub struct Email {
     pub text: String,
     /// The first HTML body as sent, if any.
     pub html: Option<String>,
+    /// True when the message had no text part and `text` was made from
+    /// its HTML.
+    pub text_from_html: bool,
     pub attachments: Vec<Attachment>,
     /// Every header as (name, unfolded value), in message order.
     pub headers: Vec<(String, String)>,
@@ -138,6 +141,10 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
             .any(|p| matches!(p.body, PartType::Html(_)))
             .then(|| h.into_owned())
     });
+    let text_from_html = !message
+        .text_bodies()
+        .any(|p| matches!(p.body, PartType::Text(_)))
+        && html.is_some();
     if text.trim().is_empty()
         && let Some(h) = &html
     {
@@ -181,6 +188,8 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         date: message.date().map(|d| d.to_rfc3339()),
         text,
         html,
+        text_from_html,
+
         attachments,
         content_type: content_type_of(message.root_part().content_type()),
         headers,
