@@ -94,7 +94,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
                     anyhow!("cannot read `{}`: {e}", sample.display()),
                 )
             })?;
-            print(&crate::body_rule::learn(&raw, delimiter))?;
+            print(&crate::body_fields::learn(&raw, delimiter))?;
             Ok(Exit::Ok)
         }
     }

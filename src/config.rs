@@ -13,6 +13,7 @@ use regex::{Regex, RegexBuilder};
 use serde_yaml::Value;
 
 use crate::address::{Mailroom, Pattern};
+use crate::body_rule::{FieldType, normalize_label, parse_field_type};
 use crate::condition::{Condition, Field, Op};
 use crate::locate::{Seg, locate};
 
@@ -141,16 +142,6 @@ impl Action {
     }
 }
 
-/// How a body-rule value is checked and normalised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    Text,
-    Email,
-    Phone,
-    Number,
-    Date,
-}
-
 /// What to do when a lookup field finds no record, or several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnMissing {
@@ -175,6 +166,8 @@ pub struct Lookup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyField {
+    /// The label as written in the config, for messages.
+    pub label: String,
     pub field: String,
     pub kind: FieldType,
     pub lookup: Option<Lookup>,
@@ -1048,7 +1041,8 @@ impl Cx<'_> {
                 _ => {
                     for (label, spec) in self.map(val, &p, "`fields`", &[]) {
                         let lp = with(&p, key(&label));
-                        if let Some(f) = self.body_field(spec, &lp, rule) {
+                        if let Some(mut f) = self.body_field(spec, &lp, rule) {
+                            f.label = label.clone();
                             br.fields.push((normalize_label(&label), f));
                         }
                     }
@@ -1067,6 +1061,7 @@ impl Cx<'_> {
     fn body_field(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<BodyField> {
         if let Some(field) = scalar(v) {
             return Some(BodyField {
+                label: String::new(),
                 field,
                 kind: FieldType::Text,
                 lookup: None,
@@ -1095,16 +1090,18 @@ impl Cx<'_> {
             );
             return None;
         };
-        let kind = match text(self, "type").as_deref() {
-            None | Some("text") => FieldType::Text,
-            Some("email") => FieldType::Email,
-            Some("phone") => FieldType::Phone,
-            Some("number") => FieldType::Number,
-            Some("date") => FieldType::Date,
-            Some(other) => {
-                self.problem(&with(path, key("type")), format!("rule `{rule}`: unknown field type `{other}` (expected text, email, phone, number or date)"));
-                FieldType::Text
-            }
+        let kind = match text(self, "type") {
+            None => FieldType::Text,
+            Some(t) => match parse_field_type(&t) {
+                Some(kind) => kind,
+                None => {
+                    self.problem(
+                        &with(path, key("type")),
+                        format!("rule `{rule}`: unknown field type `{t}` (expected text, email, phone, number or date)"),
+                    );
+                    FieldType::Text
+                }
+            },
         };
         let lookup = match text(self, "module") {
             Some(module) => {
@@ -1142,6 +1139,7 @@ impl Cx<'_> {
             }
         };
         Some(BodyField {
+            label: String::new(),
             field,
             kind,
             lookup,
@@ -1188,15 +1186,6 @@ fn parse_field(name: &str, header: Option<String>) -> Option<Field> {
         "class" => Field::Class,
         _ => return None,
     })
-}
-
-/// Labels compare ignoring case, surrounding and repeated inner spaces.
-pub fn normalize_label(label: &str) -> String {
-    label
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 fn one_line(s: &str) -> String {

@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod app;
+pub mod body_fields;
 pub mod body_rule;
 pub mod browse;
 pub mod classify;

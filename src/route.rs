@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::address::{self, Virtual};
-use crate::body_rule;
+use crate::body_fields::{self, Found};
 use crate::classify;
 use crate::condition::Facts;
 use crate::config::{Action, ClosedPolicy, Config, Rule};
@@ -371,17 +371,19 @@ fn fields(
     email: &Email,
     rule: &Rule,
     store: &dyn Lookup,
-) -> Result<body_rule::Found> {
-    let mut found = body_rule::Found {
+) -> Result<Option<Found>> {
+    let mut found = Found {
         fields: rule.set.clone(),
         lookups: Vec::new(),
     };
     if let Some(br) = &rule.body_rule {
-        let from_body = body_rule::apply(br, email, store, plan)?;
+        let Some(from_body) = body_fields::apply(br, email, store, plan)? else {
+            return Ok(None);
+        };
         found.fields.extend(from_body.fields);
         found.lookups = from_body.lookups;
     }
-    Ok(found)
+    Ok(Some(found))
 }
 
 fn follow_up(plan: &mut Plan, config: &Config, record: &RecordInfo, evidence: Evidence) {
@@ -424,10 +426,13 @@ fn case(
     if related_to.is_none() {
         related_to = plan.thread.take().map(|t| t.record_id);
     }
-    let body_rule::Found {
+    let Some(Found {
         fields: mut f,
         lookups,
-    } = fields(plan, email, rule, store)?;
+    }) = fields(plan, email, rule, store)?
+    else {
+        return Ok(());
+    };
     let title = clean_subject(&email.subject);
     f.entry("title".into()).or_insert(if title.is_empty() {
         "(no subject)".into()
@@ -543,10 +548,13 @@ fn opportunity(
             opp.id, opp.status
         ));
     }
-    let body_rule::Found {
+    let Some(Found {
         fields: mut f,
         lookups,
-    } = fields(plan, email, rule, store)?;
+    }) = fields(plan, email, rule, store)?
+    else {
+        return Ok(());
+    };
     let title = clean_subject(&email.subject);
     f.entry("title".into()).or_insert(if title.is_empty() {
         "(no subject)".into()
@@ -626,16 +634,23 @@ fn record(
     };
     let always = rule.action == Action::CreateRecord
         || rule.body_rule.as_ref().is_some_and(|b| b.always_create);
-    let body_rule::Found {
+    let Some(Found {
         fields: mut f,
         lookups,
-    } = fields(plan, email, rule, store)?;
-    // The body's email wins; the sender's fills in only when it gave none.
-    let record_email = f
+    }) = fields(plan, email, rule, store)?
+    else {
+        return Ok(());
+    };
+    // The body's email wins; the sender's fills in only when it gave none
+    // (one that is not an address stays a text field, with its warning).
+    let body_email = f
         .get("email")
         .map(|e| address::normalize(e))
-        .filter(|e| e.contains('@'))
-        .or_else(|| parties.customer.clone());
+        .filter(|e| e.contains('@'));
+    if body_email.is_some() {
+        f.remove("email");
+    }
+    let record_email = body_email.or_else(|| parties.customer.clone());
     if !always && let Some(e) = &record_email {
         let existing: Vec<_> = store
             .by_email(e)?
@@ -655,16 +670,20 @@ fn record(
         plan.skip("no customer address to create a record for (every address is the mailroom's or one of own_addresses)");
         return Ok(());
     }
-    for (k, v) in name_fields(parties) {
-        f.entry(k).or_insert(v);
+    // The display name is the record's name only when the mail is the
+    // record's own, not a form or an agency writing about someone else.
+    if rule.body_rule.is_none() {
+        for (k, v) in name_fields(parties) {
+            f.entry(k).or_insert(v);
+        }
     }
+
     if module == "organizations"
         && !f.contains_key("name")
         && let Some(d) = record_email.as_deref().and_then(address::domain)
     {
         f.insert("name".into(), d);
     }
-    f.remove("email");
     let t = plan.create(NewRecord {
         module,
         email: record_email,
