@@ -1,0 +1,157 @@
+//! Real mail delivery agents piping into mailroom: procmail and maildrop
+//! from Debian (installed by `.ci/run`). A missing program fails the test
+//! under CI and is reported, not silently passed, elsewhere.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Env, fixture, fixture_path};
+
+fn program(name: &str) -> Option<PathBuf> {
+    let found = ["/usr/bin", "/usr/local/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "{name} is not installed; .ci/run installs it");
+        eprintln!("NOT TESTED: {name} is not installed (apt-get install {name})");
+    }
+    found
+}
+
+fn maildir(root: &Path) -> PathBuf {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).expect("maildir");
+    }
+    root.to_path_buf()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A procmailrc that pipes to mailroom with `db`, falling back to a Maildir.
+fn procmailrc(env: &Env, db: &Path) -> PathBuf {
+    let inbox = maildir(&env.path("Mail/inbox"));
+    let rc = env.path("procmailrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "SHELL=/bin/sh\nDEFAULT={}/\nLOGFILE={}\nRCPT=$1\n:0 w\n| {} process --db {} --recipient \"$RCPT\"\n",
+            inbox.display(),
+            env.path("procmail.log").display(),
+            env!("CARGO_BIN_EXE_mailroom"),
+            db.display()
+        ),
+    )
+    .expect("rc");
+    rc
+}
+
+fn procmail(env: &Env, rc: &Path, recipient: &str, message: &Path) -> i32 {
+    let input = std::fs::File::open(message).expect("message");
+    let status = Command::new("procmail")
+        .arg("-m")
+        .arg(rc)
+        .arg(recipient)
+        .env("HOME", env.dir.path())
+        .env_remove("MAILROOM_CONFIG")
+        .stdin(input)
+        .status()
+        .expect("procmail runs");
+    status.code().unwrap_or(-1)
+}
+
+#[test]
+fn procmail_files_a_delivery_and_keeps_mail_on_temporary_failure() {
+    if program("procmail").is_none() {
+        return;
+    }
+    let env = Env::new();
+    // The recipient procmail is given ($1) routes the mail: +case.
+    let rc = procmailrc(&env, &env.db);
+    assert_eq!(procmail(&env, &rc, "crm+case@example.com", &fixture_path("lead-plus-address.eml")), 0);
+    assert_eq!(env.count("SELECT count(*) FROM emails WHERE action = 'create_case'"), 1);
+    assert!(files_in(&env.path("Mail/inbox/new")).is_empty(), "filed, not kept");
+
+    // The database cannot be opened: mailroom exits 75, procmail keeps
+    // the mail in its fallback Maildir.
+    let broken = env.path("db-is-a-directory");
+    std::fs::create_dir(&broken).expect("dir");
+    let rc = procmailrc(&env, &broken);
+    assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &fixture_path("support-request.eml")), 0);
+    let kept = files_in(&env.path("Mail/inbox/new"));
+    assert_eq!(kept.len(), 1, "the mail is kept in the fallback mailbox");
+    let log = std::fs::read_to_string(env.path("procmail.log")).unwrap_or_default();
+    assert!(log.contains("cannot open database"), "{log}");
+
+    // The fault is gone: redelivering the kept copy files it once.
+    let rc = procmailrc(&env, &env.db);
+    assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &kept[0]), 0);
+    assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &kept[0]), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE message_id = '<support-request-1@customer.example>'"),
+        1
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
+fn mailfilter(env: &Env, db: &Path) -> PathBuf {
+    let f = env.path("mailfilter");
+    std::fs::write(&f, format!("to \"| {} process --db {}\"\n", env!("CARGO_BIN_EXE_mailroom"), db.display())).expect("filter");
+    let mut perms = std::fs::metadata(&f).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&f, perms).expect("chmod");
+    f
+}
+
+fn maildrop(env: &Env, filter: &Path, message: &[u8]) -> i32 {
+    let mut cmd = Command::new("maildrop");
+    cmd.arg(filter).env("HOME", env.dir.path()).env_remove("MAILROOM_CONFIG");
+    common::run(cmd, message).code
+}
+
+#[test]
+fn maildrop_passes_mailroom_exit_codes_through() {
+    if program("maildrop").is_none() {
+        return;
+    }
+    let env = Env::new();
+    assert_eq!(maildrop(&env, &mailfilter(&env, &env.db), &fixture("lead-plus-address.eml")), 0);
+    assert_eq!(env.count("SELECT count(*) FROM emails WHERE action = 'create_lead'"), 1);
+    let broken = env.path("db-is-a-directory");
+    std::fs::create_dir(&broken).expect("dir");
+    assert_eq!(maildrop(&env, &mailfilter(&env, &broken), &fixture("deal-original.eml")), 75);
+    assert_eq!(maildrop(&env, &mailfilter(&env, &env.db), &fixture("deal-original.eml")), 0);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
+#[test]
+fn every_envelope_path_leads_to_the_suffix() {
+    let env = Env::new();
+    let raw = String::from_utf8(fixture("support-request.eml")).expect("utf8");
+    let variants = [
+        ("delivered-to", raw.replace("Subject:", "Delivered-To: crm+lead@example.com\nSubject:"), None, None),
+        ("x-original-to", raw.replace("Subject:", "X-Original-To: crm+lead@example.com\nSubject:"), None, None),
+        ("--recipient", raw.clone(), Some("crm+lead@example.com"), None),
+        ("ORIGINAL_RECIPIENT", raw.clone(), None, Some("crm+lead@example.com")),
+    ];
+    for (i, (name, message, arg, original)) in variants.into_iter().enumerate() {
+        let message = message.replace("<support-request-1@", &format!("<envelope-{i}@"));
+        let mut args = vec!["process"];
+        if let Some(a) = arg {
+            args.extend(["--recipient", a]);
+        }
+        let mut cmd = env.command(&args);
+        if let Some(o) = original {
+            cmd.env("ORIGINAL_RECIPIENT", o);
+        }
+        let r = common::run(cmd, message.as_bytes());
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_eq!(r.report().action.as_deref(), Some("create_lead"), "{name}");
+    }
+}
