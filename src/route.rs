@@ -707,4 +707,188 @@ mod tests {
         assert_eq!(clean_subject("Question: why?"), "Question: why?");
         assert_eq!(clean_subject(""), "");
     }
+
+    /// An in-memory store: records, and which Message-IDs are linked to
+    /// which record.
+    #[derive(Default)]
+    struct Fake {
+        records: Vec<RecordInfo>,
+        threads: Vec<(String, i64)>,
+        relations: Vec<(i64, i64, String)>,
+    }
+
+    impl Fake {
+        fn with(mut self, id: i64, module: &str, email: &str, status: &str) -> Self {
+            self.records.push(RecordInfo {
+                id,
+                module: module.into(),
+                number: Some(format!(
+                    "{}{id}",
+                    if module == "cases" { "CASE-" } else { "X-" }
+                )),
+                email: Some(email.into()),
+                status: status.into(),
+            });
+            self
+        }
+    }
+
+    impl Lookup for Fake {
+        fn record(&self, id: i64) -> Result<Option<RecordInfo>> {
+            Ok(self.records.iter().find(|r| r.id == id).cloned())
+        }
+        fn by_email(&self, email: &str) -> Result<Vec<RecordInfo>> {
+            Ok(self
+                .records
+                .iter()
+                .filter(|r| r.email.as_deref() == Some(email))
+                .cloned()
+                .collect())
+        }
+        fn thread(&self, module: &str, ids: &[String]) -> Result<Option<RecordInfo>> {
+            for id in ids {
+                for (mid, rec) in &self.threads {
+                    if mid == id
+                        && let Some(r) = self
+                            .records
+                            .iter()
+                            .find(|r| r.id == *rec && r.module == module)
+                    {
+                        return Ok(Some(r.clone()));
+                    }
+                }
+            }
+            Ok(None)
+        }
+        fn by_number(&self, module: &str, number: &str) -> Result<Option<RecordInfo>> {
+            Ok(self
+                .records
+                .iter()
+                .find(|r| r.module == module && r.number.as_deref() == Some(number))
+                .cloned())
+        }
+        fn by_field(&self, _: &str, _: &str, _: &str) -> Result<Vec<RecordInfo>> {
+            Ok(Vec::new())
+        }
+        fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>> {
+            Ok(self
+                .relations
+                .iter()
+                .filter(|(a, b, k)| k == kind && (*a == id || *b == id))
+                .filter_map(|(a, b, _)| {
+                    self.records
+                        .iter()
+                        .find(|r| r.id == if *a == id { *b } else { *a })
+                        .cloned()
+                })
+                .collect())
+        }
+    }
+
+    fn config(yaml: &str) -> Config {
+        match Config::parse(std::path::Path::new("test.yaml"), yaml) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{}", e.render()),
+        }
+    }
+
+    fn mail(headers: &str) -> Email {
+        let raw = format!("{headers}\nMessage-ID: <m@x>\n\nbody\n");
+        crate::message::parse(raw.as_bytes()).expect("parses")
+    }
+
+    const HANDLE: &str = "mailroom:\n  handle: crm\n  own_addresses: [\"*@example.com\"]\n";
+
+    #[test]
+    fn the_customer_is_the_first_address_that_is_not_ours() {
+        let c = config(HANDLE);
+        let e = mail(
+            "From: Agent <agent@example.com>\nTo: crm+case@example.com, Carol <carol@client.example>",
+        );
+        let p = parties(&e, None, &c);
+        assert_eq!(p.customer.as_deref(), Some("carol@client.example"));
+        assert_eq!(p.customer_name.as_deref(), Some("Carol"));
+        assert_eq!(p.virtuals.len(), 1);
+        let e = mail("From: agent@example.com\nTo: crm@example.com");
+        assert_eq!(parties(&e, None, &c).customer, None);
+    }
+
+    #[test]
+    fn the_envelope_comes_before_the_headers() {
+        let c = config(HANDLE);
+        let e =
+            mail("From: a@b.example\nTo: crm+lead@example.com\nDelivered-To: crm+case@example.com");
+        let f = facts(&e, Some("crm+deal@example.com"), &c, "human");
+        assert_eq!(f.suffix, vec!["deal", "case", "lead"]);
+        assert_eq!(f.recipient[0], "crm+deal@example.com");
+    }
+
+    #[test]
+    fn first_match_wins_and_the_trace_stops_there() {
+        let c = config(&format!(
+            "{HANDLE}actions:\n  - name: a\n    when: {{ suffix: lead }}\n    do: skip\n  - name: b\n    when: {{ suffix: case }}\n    do: archive\n  - name: c\n    do: archive\n"
+        ));
+        let e = mail("From: a@b.example\nTo: crm+case@example.com");
+        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        assert_eq!(plan.rule.as_deref(), Some("b"));
+        assert_eq!(
+            plan.trace.iter().map(|t| t.matched).collect::<Vec<_>>(),
+            vec![false, true]
+        );
+    }
+
+    #[test]
+    fn a_mailbox_address_overrides_the_rules() {
+        let c = config(&format!("{HANDLE}actions:\n  - name: drop\n    do: skip\n"));
+        let store = Fake::default().with(345, "contacts", "ann@x.example", "open");
+        let e = mail("From: agent@example.com\nTo: crm+345@example.com");
+        let plan = decide(&e, None, &c, &store).expect("plan");
+        assert_eq!(plan.rule, None);
+        assert_eq!(plan.links.len(), 1);
+        assert_eq!(plan.links[0].target, Target::Existing(345));
+    }
+
+    #[test]
+    fn references_beat_the_subject_and_a_stranger_cannot_use_the_number() {
+        let c = config(&format!(
+            "{HANDLE}actions:\n  - name: cases\n    do: create_case\n"
+        ));
+        let mut store = Fake::default()
+            .with(1, "cases", "ann@x.example", "open")
+            .with(2, "cases", "bob@x.example", "open");
+        store.threads.push(("<orig@x>".into(), 2));
+        let e = mail(
+            "From: ann@x.example\nTo: crm@example.com\nSubject: Re: [CASE-1]\nReferences: <orig@x>",
+        );
+        let plan = decide(&e, None, &c, &store).expect("plan");
+        assert_eq!(
+            plan.thread.map(|t| (t.record_id, t.evidence)),
+            Some((2, Evidence::References))
+        );
+        let e = mail("From: eve@evil.example\nTo: crm@example.com\nSubject: Re: [CASE-1]");
+        let plan = decide(&e, None, &c, &store).expect("plan");
+        assert_eq!(plan.thread, None);
+        assert_eq!(plan.creates.len(), 1);
+        assert!(
+            plan.relations
+                .iter()
+                .any(|r| r.to == Target::Existing(1) && r.kind == "related")
+        );
+    }
+
+    #[test]
+    fn non_human_mail_creates_nothing_unless_the_rule_names_its_class() {
+        let c = config(&format!(
+            "{HANDLE}actions:\n  - name: leads\n    do: create_lead\n"
+        ));
+        let e = mail("From: a@b.example\nTo: crm+lead@example.com\nAuto-Submitted: auto-replied");
+        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        assert!(plan.creates.is_empty());
+        assert_eq!(plan.outcome, crate::plan::Outcome::Skipped);
+        let c = config(&format!(
+            "{HANDLE}actions:\n  - name: leads\n    when: {{ class: auto_reply }}\n    do: create_lead\n"
+        ));
+        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        assert_eq!(plan.creates.len(), 1);
+    }
 }

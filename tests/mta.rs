@@ -15,7 +15,10 @@ fn program(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists());
     if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "{name} is not installed; .ci/run installs it");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is not installed; .ci/run installs it"
+        );
         eprintln!("NOT TESTED: {name} is not installed (apt-get install {name})");
     }
     found
@@ -29,7 +32,9 @@ fn maildir(root: &Path) -> PathBuf {
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -74,16 +79,38 @@ fn procmail_files_a_delivery_and_keeps_mail_on_temporary_failure() {
     let env = Env::new();
     // The recipient procmail is given ($1) routes the mail: +case.
     let rc = procmailrc(&env, &env.db);
-    assert_eq!(procmail(&env, &rc, "crm+case@example.com", &fixture_path("lead-plus-address.eml")), 0);
-    assert_eq!(env.count("SELECT count(*) FROM emails WHERE action = 'create_case'"), 1);
-    assert!(files_in(&env.path("Mail/inbox/new")).is_empty(), "filed, not kept");
+    assert_eq!(
+        procmail(
+            &env,
+            &rc,
+            "crm+case@example.com",
+            &fixture_path("lead-plus-address.eml")
+        ),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE action = 'create_case'"),
+        1
+    );
+    assert!(
+        files_in(&env.path("Mail/inbox/new")).is_empty(),
+        "filed, not kept"
+    );
 
     // The database cannot be opened: mailroom exits 75, procmail keeps
     // the mail in its fallback Maildir.
     let broken = env.path("db-is-a-directory");
     std::fs::create_dir(&broken).expect("dir");
     let rc = procmailrc(&env, &broken);
-    assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &fixture_path("support-request.eml")), 0);
+    assert_eq!(
+        procmail(
+            &env,
+            &rc,
+            "crm+lead@example.com",
+            &fixture_path("support-request.eml")
+        ),
+        0
+    );
     let kept = files_in(&env.path("Mail/inbox/new"));
     assert_eq!(kept.len(), 1, "the mail is kept in the fallback mailbox");
     let log = std::fs::read_to_string(env.path("procmail.log")).unwrap_or_default();
@@ -94,7 +121,9 @@ fn procmail_files_a_delivery_and_keeps_mail_on_temporary_failure() {
     assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &kept[0]), 0);
     assert_eq!(procmail(&env, &rc, "crm+lead@example.com", &kept[0]), 0);
     assert_eq!(
-        env.count("SELECT count(*) FROM emails WHERE message_id = '<support-request-1@customer.example>'"),
+        env.count(
+            "SELECT count(*) FROM emails WHERE message_id = '<support-request-1@customer.example>'"
+        ),
         1
     );
     assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
@@ -102,7 +131,15 @@ fn procmail_files_a_delivery_and_keeps_mail_on_temporary_failure() {
 
 fn mailfilter(env: &Env, db: &Path) -> PathBuf {
     let f = env.path("mailfilter");
-    std::fs::write(&f, format!("to \"| {} process --db {}\"\n", env!("CARGO_BIN_EXE_mailroom"), db.display())).expect("filter");
+    std::fs::write(
+        &f,
+        format!(
+            "to \"| {} process --db {}\"\n",
+            env!("CARGO_BIN_EXE_mailroom"),
+            db.display()
+        ),
+    )
+    .expect("filter");
     let mut perms = std::fs::metadata(&f).expect("meta").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
     std::fs::set_permissions(&f, perms).expect("chmod");
@@ -111,7 +148,9 @@ fn mailfilter(env: &Env, db: &Path) -> PathBuf {
 
 fn maildrop(env: &Env, filter: &Path, message: &[u8]) -> i32 {
     let mut cmd = Command::new("maildrop");
-    cmd.arg(filter).env("HOME", env.dir.path()).env_remove("MAILROOM_CONFIG");
+    cmd.arg(filter)
+        .env("HOME", env.dir.path())
+        .env_remove("MAILROOM_CONFIG");
     common::run(cmd, message).code
 }
 
@@ -121,12 +160,36 @@ fn maildrop_passes_mailroom_exit_codes_through() {
         return;
     }
     let env = Env::new();
-    assert_eq!(maildrop(&env, &mailfilter(&env, &env.db), &fixture("lead-plus-address.eml")), 0);
-    assert_eq!(env.count("SELECT count(*) FROM emails WHERE action = 'create_lead'"), 1);
+    assert_eq!(
+        maildrop(
+            &env,
+            &mailfilter(&env, &env.db),
+            &fixture("lead-plus-address.eml")
+        ),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE action = 'create_lead'"),
+        1
+    );
     let broken = env.path("db-is-a-directory");
     std::fs::create_dir(&broken).expect("dir");
-    assert_eq!(maildrop(&env, &mailfilter(&env, &broken), &fixture("deal-original.eml")), 75);
-    assert_eq!(maildrop(&env, &mailfilter(&env, &env.db), &fixture("deal-original.eml")), 0);
+    assert_eq!(
+        maildrop(
+            &env,
+            &mailfilter(&env, &broken),
+            &fixture("deal-original.eml")
+        ),
+        75
+    );
+    assert_eq!(
+        maildrop(
+            &env,
+            &mailfilter(&env, &env.db),
+            &fixture("deal-original.eml")
+        ),
+        0
+    );
     assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
 }
 
@@ -135,10 +198,30 @@ fn every_envelope_path_leads_to_the_suffix() {
     let env = Env::new();
     let raw = String::from_utf8(fixture("support-request.eml")).expect("utf8");
     let variants = [
-        ("delivered-to", raw.replace("Subject:", "Delivered-To: crm+lead@example.com\nSubject:"), None, None),
-        ("x-original-to", raw.replace("Subject:", "X-Original-To: crm+lead@example.com\nSubject:"), None, None),
-        ("--recipient", raw.clone(), Some("crm+lead@example.com"), None),
-        ("ORIGINAL_RECIPIENT", raw.clone(), None, Some("crm+lead@example.com")),
+        (
+            "delivered-to",
+            raw.replace("Subject:", "Delivered-To: crm+lead@example.com\nSubject:"),
+            None,
+            None,
+        ),
+        (
+            "x-original-to",
+            raw.replace("Subject:", "X-Original-To: crm+lead@example.com\nSubject:"),
+            None,
+            None,
+        ),
+        (
+            "--recipient",
+            raw.clone(),
+            Some("crm+lead@example.com"),
+            None,
+        ),
+        (
+            "ORIGINAL_RECIPIENT",
+            raw.clone(),
+            None,
+            Some("crm+lead@example.com"),
+        ),
     ];
     for (i, (name, message, arg, original)) in variants.into_iter().enumerate() {
         let message = message.replace("<support-request-1@", &format!("<envelope-{i}@"));
