@@ -386,6 +386,40 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
             }
             Ok(Exit::Ok)
         }
+        RecordsCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| Failure::new(Exit::NoInput, anyhow!("cannot read stdin: {e}")))?;
+                s
+            } else {
+                std::fs::read_to_string(file).map_err(|e| {
+                    Failure::new(
+                        Exit::NoInput,
+                        anyhow!("cannot read `{}`: {e}", file.display()),
+                    )
+                })?
+            };
+            let rows = import_rows(&text, &file.display().to_string())?;
+            let tx = store.begin().map_err(Failure::temp)?;
+            for row in &rows {
+                let (id, _) = tx
+                    .create_record(
+                        &row.module,
+                        &prefix_for(config, &row.module),
+                        row.email.as_deref(),
+                        &row.fields,
+                        &now,
+                    )
+                    .map_err(Failure::temp)?;
+                if let Some(s) = &row.status {
+                    tx.set_status(id, s, &now).map_err(Failure::temp)?;
+                }
+            }
+            tx.commit().map_err(Failure::temp)?;
+            print(&format!("imported {} record(s)\n", rows.len()))?;
+            Ok(Exit::Ok)
+        }
         RecordsCommand::Close { id } | RecordsCommand::Reopen { id } => {
             let status = if matches!(cmd, RecordsCommand::Close { .. }) {
                 "closed"
@@ -401,6 +435,64 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
             Ok(Exit::Ok)
         }
     }
+}
+
+/// One record of an import file.
+struct ImportRow {
+    module: String,
+    email: Option<String>,
+    status: Option<String>,
+    fields: BTreeMap<String, String>,
+}
+
+/// Parses a JSON Lines import; any bad line fails the whole import, named
+/// `file:line`.
+fn import_rows(text: &str, file: &str) -> Result<Vec<ImportRow>, Failure> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |msg: String| Failure::new(Exit::DataErr, anyhow!("{file}:{}: {msg}", i + 1));
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let Some(obj) = value.as_object() else {
+            return Err(bad("expected an object".into()));
+        };
+        let text_of = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        let mut row = ImportRow {
+            module: String::new(),
+            email: None,
+            status: None,
+            fields: BTreeMap::new(),
+        };
+        for (k, v) in obj {
+            if v.is_null() {
+                continue;
+            }
+            let Some(v) = text_of(v) else {
+                return Err(bad(format!("`{k}` must be a plain value")));
+            };
+            match k.as_str() {
+                "module" => row.module = valid_module(&v).map_err(|f| bad(f.to_string()))?,
+                "email" => row.email = Some(crate::address::normalize(&v)),
+                "status" => row.status = Some(v),
+                _ => {
+                    row.fields.insert(k.clone(), v);
+                }
+            }
+        }
+        if row.module.is_empty() {
+            return Err(bad("`module` is missing".into()));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 fn field_summary(fields: &serde_json::Value) -> String {

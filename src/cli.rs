@@ -183,8 +183,17 @@ pub enum RecordsCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Create records from a JSON Lines file, all or nothing.
+    #[command(
+        after_help = "Each line is an object with `module`, optionally `email` and `status`, and any\nother keys as fields.\n\nExamples:\n  mailroom records import contacts.jsonl\n  echo '{\"module\":\"contacts\",\"email\":\"ann@example.org\",\"name\":\"Ann\"}' | mailroom records import -"
+    )]
+    Import {
+        /// The file; `-` for stdin.
+        file: PathBuf,
+    },
     /// Set a record's status to closed.
     Close { id: i64 },
+
     /// Set a record's status to open.
     Reopen { id: i64 },
 }

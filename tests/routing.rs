@@ -305,3 +305,43 @@ fn without_a_handle_any_plus_suffix_counts() {
     let lead = env.record(r.records[0].id.expect("id"));
     assert_eq!(lead["record"]["email"], "bob@prospect.example");
 }
+
+#[test]
+fn records_import_seeds_contacts_all_or_nothing() {
+    let env = rules("  - name: archive\n    do: archive\n");
+    let file = env.path("contacts.jsonl");
+    std::fs::write(
+        &file,
+        "{\"module\":\"contacts\",\"email\":\"Ann@Customer.example\",\"name\":\"Ann\"}\n\n{\"module\":\"organizations\",\"name\":\"Customer Inc\",\"status\":\"open\",\"employees\":40}\n",
+    )
+    .expect("write");
+    let r = env.run(
+        &["records", "import", file.to_str().unwrap_or_default()],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.records("contacts")[0]["email"], "ann@customer.example");
+    assert_eq!(env.records("organizations")[0]["fields"]["employees"], "40");
+    // The contact now exists, so archive finds it.
+    assert_eq!(
+        env.file(&fixture("archive-from-contact.eml")).status,
+        Status::Processed
+    );
+
+    std::fs::write(&file, "{\"module\":\"contacts\",\"email\":\"x@y.example\"}\n{\"email\":\"no-module@y.example\"}\n").expect("write");
+    let r = env.run(
+        &["records", "import", file.to_str().unwrap_or_default()],
+        b"",
+    );
+    assert_eq!(r.code, 65);
+    assert!(
+        r.stderr.contains("contacts.jsonl:2: `module` is missing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        env.records("contacts").len(),
+        1,
+        "nothing of a bad file is imported"
+    );
+}
