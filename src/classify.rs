@@ -189,7 +189,13 @@ pub fn classify(email: &Email) -> Classification {
 
 fn evidence(e: &Email) -> (Class, String) {
     let raw_ct = e.header("Content-Type").unwrap_or(&e.content_type);
-    let report_type = cap1(&REPORT_TYPE, clip(raw_ct, MAX_SCAN)).map(str::to_ascii_lowercase);
+    // Cheap substring checks first: compiling a regex costs more than
+    // classifying an ordinary message.
+    let report_type = if raw_ct.to_ascii_lowercase().contains("report-type") {
+        cap1(&REPORT_TYPE, clip(raw_ct, MAX_SCAN)).map(str::to_ascii_lowercase)
+    } else {
+        None
+    };
     let is_report = is_type(&e.content_type, "multipart/report");
     let ct_reason = || format!("content type `{}`", quote(raw_ct));
     if report_type.as_deref() == Some("delivery-status") || (is_report && report_type.is_none()) {
@@ -219,7 +225,10 @@ fn evidence(e: &Email) -> (Class, String) {
     let list_header = ["List-Id", "List-Unsubscribe"]
         .into_iter()
         .find(|n| e.header(n).is_some());
-    let auto_subject = is_match(&AUTO_SUBJECT, clip(&e.subject, MAX_SCAN));
+    let subject_lc = clip(&e.subject, MAX_SCAN).to_ascii_lowercase();
+    let auto_subject = (subject_lc.contains("auto") || subject_lc.contains("office"))
+        && is_match(&AUTO_SUBJECT, clip(&e.subject, MAX_SCAN));
+
     let with_subject = |r: String| match auto_subject {
         true => format!("{r} and subject `{}`", quote(&e.subject)),
         false => r,

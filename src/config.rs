@@ -61,37 +61,65 @@ pub enum ClosedPolicy {
 pub struct Cases {
     /// Case numbers are `<prefix><n>`.
     pub prefix: String,
-    /// Finds a case number in a subject; group 1 is the number's digits.
-    pub subject_pattern: Regex,
+    /// Finds a case number in a subject; the first capture group that
+    /// matched is the number.
+    subject_pattern: String,
+    /// Compiled when the config loads for a configured pattern (so errors
+    /// show in `check`), on first use for the built-in one: most piped
+    /// deliveries never look for a case number.
+    compiled: std::sync::OnceLock<Option<Regex>>,
     pub closed: ClosedPolicy,
 }
 
 impl Cases {
-    fn new(prefix: &str, pattern: Option<&str>) -> Result<Cases, regex::Error> {
+    /// The cases settings with the built-in pattern for `prefix`, which is
+    /// escaped and cannot fail to compile.
+    fn builtin(prefix: &str) -> Cases {
         let escaped = regex::escape(prefix.trim_end_matches(['-', '#', ' ']));
-        let default = format!(
-            r"(?:\[{escaped}[-# ]?(\d+)\]|\b{escaped}\s*[-#]\s*(\d+)\b|\bcase\s*#\s*(\d+)\b)"
-        );
-        let subject_pattern = RegexBuilder::new(pattern.unwrap_or(&default))
-            .case_insensitive(true)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()?;
-        Ok(Cases {
+        Cases {
             prefix: prefix.to_string(),
-            subject_pattern,
+            // ASCII classes keep the compiled program small.
+            subject_pattern: format!(
+                r"(?-u:\[{escaped}[-# ]?([0-9]+)\]|\b{escaped}[ \t]*[-#][ \t]*([0-9]+)\b|\bcase[ \t]*#[ \t]*([0-9]+)\b)"
+            ),
+            compiled: std::sync::OnceLock::new(),
             closed: ClosedPolicy::Reopen,
-        })
+        }
+    }
+
+    /// The settings with a configured pattern, compiled now.
+    fn configured(prefix: &str, pattern: &str) -> Result<Cases, regex::Error> {
+        let regex = compile_case_pattern(pattern)?;
+        let cases = Cases {
+            subject_pattern: pattern.to_string(),
+            compiled: std::sync::OnceLock::from(Some(regex)),
+            ..Cases::builtin(prefix)
+        };
+        Ok(cases)
+    }
+
+    fn regex(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| compile_case_pattern(&self.subject_pattern).ok())
+            .as_ref()
     }
 
     /// The case number quoted in a subject, if any (first capture group
     /// that matched).
     pub fn number_in(&self, subject: &str) -> Option<i64> {
-        let caps = self.subject_pattern.captures(subject)?;
+        let caps = self.regex()?.captures(subject)?;
         caps.iter()
             .skip(1)
             .flatten()
             .find_map(|m| m.as_str().parse().ok())
     }
+}
+
+fn compile_case_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,10 +384,7 @@ impl Config {
 }
 
 fn default_cases() -> Cases {
-    // A constant prefix and the built-in pattern: covered by a unit test,
-    // unreachable from input.
-    #[allow(clippy::expect_used)]
-    Cases::new("CASE-", None).expect("built-in case pattern compiles")
+    Cases::builtin("CASE-")
 }
 
 /// One rule per virtual suffix, as DESIGN §2 lists them.
@@ -689,20 +714,24 @@ impl Cx<'_> {
                 },
             }
         }
-        match Cases::new(&prefix, pattern.as_ref().map(|(s, _)| s.as_str())) {
-            Ok(mut c) => {
-                if c.subject_pattern.captures_len() < 2 {
-                    let p = pattern.map(|(_, p)| p).unwrap_or_else(|| path.to_vec());
+        let Some((pattern, p)) = pattern else {
+            *cases = Cases {
+                closed,
+                ..Cases::builtin(&prefix)
+            };
+            return;
+        };
+        match Cases::configured(&prefix, &pattern) {
+            Ok(c) => {
+                if c.regex().is_some_and(|r| r.captures_len() < 2) {
                     self.problem(
                         &p,
                         "`subject_pattern` needs a capture group for the case number",
                     );
                 }
-                c.closed = closed;
-                *cases = c;
+                *cases = Cases { closed, ..c };
             }
             Err(e) => {
-                let p = pattern.map(|(_, p)| p).unwrap_or_else(|| path.to_vec());
                 self.problem(
                     &p,
                     format!("invalid `subject_pattern`: {}", one_line(&e.to_string())),

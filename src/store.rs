@@ -114,11 +114,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE emails ADD COLUMN verification TEXT;",
 ];
 
-/// Bytes the WAL is truncated to after a checkpoint.
+/// Bytes the WAL may grow to before a delivery checkpoints and truncates it.
 const WAL_SIZE_LIMIT: i64 = 4 << 20;
+
+/// How long a delivery waits for another one holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Store {
     conn: Connection,
+    /// The WAL file beside the database, watched by [`Store::housekeeping`].
+    wal: Option<std::path::PathBuf>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`). Dropped without
@@ -166,6 +171,12 @@ pub struct StoredAttachment {
     pub reason: Option<String>,
 }
 
+fn wal_path(db: &Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    std::path::PathBuf::from(name)
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -183,7 +194,10 @@ impl Store {
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            wal: Some(wal_path(path)),
+        };
         store
             .setup()
             .with_context(|| format!("cannot use database `{}`", path.display()))?;
@@ -191,7 +205,7 @@ impl Store {
     }
 
     fn setup(&mut self) -> Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(30))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -249,6 +263,7 @@ impl Store {
         if !path.exists() {
             let mut store = Store {
                 conn: Connection::open_in_memory()?,
+                wal: None,
             };
             store.migrate()?;
             return Ok(store);
@@ -256,7 +271,7 @@ impl Store {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        let store = Store { conn };
+        let store = Store { conn, wal: None };
         if store.version()? != MIGRATIONS.len() {
             bail!(
                 "database `{}` has schema version {}, this mailroom needs {}; run any writing command once to upgrade it",
@@ -266,6 +281,27 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// Keeps the WAL bounded. A process that is alone with the database
+    /// rebuilds the WAL index from the whole WAL when it opens, and then
+    /// cannot start the WAL over, so without checkpoint-on-close the WAL
+    /// would grow forever and every delivery get slower. After a commit
+    /// that left it over `WAL_SIZE_LIMIT`, the WAL is copied into the
+    /// database and truncated. The checkpoint waits briefly for readers; if
+    /// they stay, a later delivery does it.
+    pub fn housekeeping(&self) -> Result<()> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_SIZE_LIMIT as u64 {
+            self.conn.busy_timeout(Duration::from_millis(200))?;
+            let done = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            self.conn.busy_timeout(BUSY_TIMEOUT)?;
+            done?;
+        }
+        Ok(())
     }
 
     /// Starts a write transaction, waiting up to the busy timeout.
