@@ -103,7 +103,7 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     if !starts_with_header(raw) {
         return None;
     }
-    let message = MessageParser::default().parse(raw)?;
+    let mut message = MessageParser::default().parse(raw)?;
     if !message
         .headers_raw()
         .any(|(name, _)| MAIL_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)))
@@ -151,26 +151,7 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         text = mail_parser::decoders::html::html_to_text(h);
     }
 
-    let attachments = message
-        .attachments()
-        .map(|part| {
-            let content: Vec<u8> = match &part.body {
-                PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-                PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-                // A nested message is kept whole, as it arrived.
-                PartType::Message(m) => m.raw_message().to_vec(),
-                PartType::Multipart(_) => Vec::new(),
-            };
-            Attachment {
-                name: part.attachment_name().map(str::to_string),
-                content_type: content_type_of(part.content_type()),
-                size: content.len(),
-                content,
-            }
-        })
-        .collect();
-
-    Some(Email {
+    let mut email = Email {
         from: mailboxes(message.from()),
         to: mailboxes(message.to()),
         cc: mailboxes(message.cc()),
@@ -190,10 +171,40 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         html,
         text_from_html,
 
-        attachments,
+        attachments: Vec::new(),
         content_type: content_type_of(message.root_part().content_type()),
         headers,
-    })
+    };
+    email.attachments = take_attachments(&mut message);
+    Some(email)
+}
+
+/// The attachments, their decoded content moved out of the parsed message
+/// rather than copied: a 10 MB attachment is held once, not twice.
+fn take_attachments(message: &mut mail_parser::Message) -> Vec<Attachment> {
+    let ids = message.attachments.clone();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(part) = message.parts.get_mut(id as usize) else {
+            continue;
+        };
+        let name = part.attachment_name().map(str::to_string);
+        let content_type = content_type_of(part.content_type());
+        let content: Vec<u8> = match std::mem::take(&mut part.body) {
+            PartType::Text(t) | PartType::Html(t) => t.into_owned().into_bytes(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
+            // A nested message is kept whole, as it arrived.
+            PartType::Message(m) => m.raw_message().to_vec(),
+            PartType::Multipart(_) => Vec::new(),
+        };
+        out.push(Attachment {
+            name,
+            content_type,
+            size: content.len(),
+            content,
+        });
+    }
+    out
 }
 
 fn mailboxes(address: Option<&Address>) -> Vec<Mailbox> {

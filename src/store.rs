@@ -3,15 +3,16 @@
 //!
 //! # Schema
 //!
-//! - `emails`: every message received, raw bytes included, with its
-//!   dedupe key (Message-ID, or `sha256:<hex>` of the raw bytes when it has
-//!   none), status and the JSON result printed for it.
+//! - `emails`: every message received, with its dedupe key (Message-ID, or
+//!   `sha256:<hex>` of the raw bytes when it has none), status and the JSON
+//!   result printed for it; `messages` holds each one's raw bytes.
+
 //! - `records`: CRM records of every module in one table, so ids are global
 //!   across modules; `number` is `<prefix><n>` counted per module; `fields`
 //!   is a JSON object of free fields.
 //! - `email_links` (mail ↔ record) and `record_links` (record → record with
 //!   a kind: `contact`, `related`, or a body-rule lookup field).
-//! - `attachments` and `blobs`: attachment metadata per mail; content stored
+//! - `attachments` and `contents`: attachment metadata per mail; content stored
 //!   once per SHA-256.
 //!
 //! # Locking
@@ -112,6 +113,38 @@ const MIGRATIONS: &[&str] = &[
     // 3: what bounces and forwarding confirmations said (JSON).
     "ALTER TABLE emails ADD COLUMN bounce TEXT;
     ALTER TABLE emails ADD COLUMN verification TEXT;",
+    // 4: raw messages in their own table, the blob its last column, so a
+    // large message is written in place instead of copied twice in memory.
+    // `emails.raw` stays for older rows' sake and is empty from now on.
+    "CREATE TABLE messages (
+        email_id INTEGER PRIMARY KEY REFERENCES emails(id),
+        raw BLOB NOT NULL
+    );
+    INSERT INTO messages (email_id, raw) SELECT id, raw FROM emails;
+    UPDATE emails SET raw = x'';",
+    // 5: attachment content in a rowid table, written in place like the
+    // raw messages (blobs of a WITHOUT ROWID table cannot be).
+    "CREATE TABLE contents (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        content BLOB NOT NULL
+    );
+    INSERT INTO contents (sha256, content) SELECT sha256, content FROM blobs;
+    CREATE TABLE attachments_v5 (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        position INTEGER NOT NULL,
+        name TEXT,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT REFERENCES contents(sha256),
+        stored INTEGER NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (email_id, position)
+    ) WITHOUT ROWID;
+    INSERT INTO attachments_v5 SELECT email_id, position, name, content_type, size, sha256, stored, reason FROM attachments;
+    DROP TABLE attachments;
+    DROP TABLE blobs;
+    ALTER TABLE attachments_v5 RENAME TO attachments;",
 ];
 
 /// Bytes the WAL may grow to before a delivery checkpoints and truncates it.
@@ -335,7 +368,7 @@ impl<'s> Tx<'s> {
         self.tx.execute(
             "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
                 status, rule, action, class, confidential, envelope_recipient, headers, text_body, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, x'')",
             params![
                 e.dedupe_key,
                 e.message_id,
@@ -352,10 +385,22 @@ impl<'s> Tx<'s> {
                 e.envelope_recipient,
                 e.headers_json,
                 e.text_body,
-                e.raw
             ],
         )?;
-        Ok(self.tx.last_insert_rowid())
+        let id = self.tx.last_insert_rowid();
+        // A zero-filled blob as the row's last column is not materialised;
+        // the message is then written into it in place. Binding it instead
+        // would copy a 10 MB message twice inside SQLite.
+        self.tx.execute(
+            "INSERT INTO messages (email_id, raw) VALUES (?1, zeroblob(?2))",
+            params![id, e.raw.len() as i64],
+        )?;
+        let mut blob = self
+            .tx
+            .blob_open(rusqlite::MAIN_DB, "messages", "raw", id, false)?;
+        std::io::Write::write_all(&mut blob, e.raw)?;
+        blob.close()?;
+        Ok(id)
     }
 
     pub fn set_result(&self, email_id: i64, json: &str) -> Result<()> {
@@ -537,10 +582,18 @@ impl<'s> Tx<'s> {
             let over = a.size as u64 > limit;
             let sha = (!over).then(|| sha256_hex(&a.content));
             if let Some(sha) = &sha {
-                self.tx.execute(
-                    "INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)",
-                    params![sha, a.content],
+                let added = self.tx.execute(
+                    "INSERT OR IGNORE INTO contents (sha256, content) VALUES (?1, zeroblob(?2))",
+                    params![sha, a.content.len() as i64],
                 )?;
+                if added == 1 {
+                    let id = self.tx.last_insert_rowid();
+                    let mut blob =
+                        self.tx
+                            .blob_open(rusqlite::MAIN_DB, "contents", "content", id, false)?;
+                    std::io::Write::write_all(&mut blob, &a.content)?;
+                    blob.close()?;
+                }
             }
             let reason =
                 over.then(|| format!("larger than limits.attachment_bytes ({limit} bytes)"));
@@ -803,7 +856,8 @@ impl Reader<'_> {
         Ok(self
             .0
             .query_row(
-                "SELECT a.name, b.content FROM attachments a LEFT JOIN blobs b ON b.sha256 = a.sha256
+                "SELECT a.name, b.content FROM attachments a LEFT JOIN contents b ON b.sha256 = a.sha256
+
                  WHERE a.email_id = ?1 AND a.position = ?2",
                 params![email, position],
                 |r| {
@@ -819,9 +873,11 @@ impl Reader<'_> {
     pub fn raw(&self, email: i64) -> Result<Option<Vec<u8>>> {
         Ok(self
             .0
-            .query_row("SELECT raw FROM emails WHERE id = ?1", [email], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT raw FROM messages WHERE email_id = ?1",
+                [email],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
@@ -935,25 +991,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upgrades_a_version_1_database() {
+    fn upgrades_a_version_2_database() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("old.db");
         {
             let conn = Connection::open(&path).expect("open");
             conn.execute_batch(MIGRATIONS[0]).expect("v1");
-            conn.pragma_update(None, "user_version", 1)
+            conn.execute_batch(MIGRATIONS[1]).expect("v2");
+            conn.pragma_update(None, "user_version", 2)
                 .expect("version");
             conn.execute(
                 "INSERT INTO records (module, number, email, fields, created_at, updated_at) VALUES ('contacts', 'CON-1', 'a@x', '{}', 't', 't')",
                 [],
             )
             .expect("row");
+            conn.execute(
+                "INSERT INTO emails (dedupe_key, sha256, received_at, status, raw) VALUES ('<m@x>', 'h', 't', 'processed', x'0102')",
+                [],
+            )
+            .expect("mail");
+            conn.execute_batch(
+                "INSERT INTO blobs (sha256, content) VALUES ('s', x'414243');
+                 INSERT INTO attachments (email_id, position, name, content_type, size, sha256, stored)
+                 VALUES (1, 1, 'a.txt', 'text/plain', 3, 's', 1);",
+            )
+            .expect("attachment");
         }
         let store = Store::open(&path).expect("upgrade");
+        let a = store
+            .reader()
+            .attachment_content(1, 1)
+            .expect("query")
+            .expect("attachment");
+        assert_eq!(
+            a.content.as_deref(),
+            Some(&b"ABC"[..]),
+            "content moved to `contents`"
+        );
+        assert_eq!(
+            store.reader().raw(1).expect("raw"),
+            Some(vec![1, 2]),
+            "raw bytes moved to `messages`"
+        );
         assert_eq!(store.version().expect("version"), MIGRATIONS.len());
         let found = store.reader().by_email("a@x").expect("query");
         assert_eq!(found.len(), 1);
-        assert!(store.reader().attachments(1).expect("v2 table").is_empty());
+        assert_eq!(store.reader().attachments(1).expect("attachments").len(), 1);
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn attachments_are_stored_once_and_exported_byte_for_byte() {
         "names are kept verbatim"
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM blobs"),
+        env.count("SELECT count(*) FROM contents"),
         1,
         "identical content stored once"
     );
@@ -225,7 +225,7 @@ fn an_attachment_over_the_limit_is_listed_not_stored() {
             .unwrap_or_default()
             .contains("attachment_bytes")
     );
-    assert_eq!(env.count("SELECT count(*) FROM blobs"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM contents"), 0);
     let id = r.email_id.expect("id").to_string();
     let r = env.run(&["emails", "attachment", &id, "1"], b"");
     assert_ne!(r.code, 0);

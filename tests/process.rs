@@ -42,7 +42,7 @@ fn the_raw_message_is_kept_byte_for_byte() {
     env.file(&raw);
     let conn = rusqlite::Connection::open(&env.db).expect("db");
     let stored: Vec<u8> = conn
-        .query_row("SELECT raw FROM emails", [], |r| r.get(0))
+        .query_row("SELECT raw FROM messages", [], |r| r.get(0))
         .expect("raw");
     assert_eq!(stored, raw);
 }
@@ -154,7 +154,7 @@ fn bytes_that_are_not_mail_are_stored_unparsed() {
     assert_eq!(r.status, Status::Unparsed);
     assert!(r.email_id.is_some());
     assert_eq!(
-        env.count("SELECT count(*) FROM emails WHERE status = 'unparsed' AND length(raw) > 0"),
+        env.count("SELECT count(*) FROM emails e JOIN messages m ON m.email_id = e.id WHERE e.status = 'unparsed' AND length(m.raw) > 0"),
         1
     );
     assert_eq!(env.file(raw).status, Status::Duplicate);
