@@ -238,3 +238,100 @@ fn every_envelope_path_leads_to_the_suffix() {
         assert_eq!(r.report().action.as_deref(), Some("create_lead"), "{name}");
     }
 }
+
+fn chmod(path: &Path, mode: u32) {
+    let mut perms = std::fs::metadata(path).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, mode);
+    std::fs::set_permissions(path, perms).expect("chmod");
+}
+
+/// Runs Dovecot's `sieve-test` with the extprograms plugin on `script`,
+/// executing its actions. Dovecot refuses to run mail delivery as root, so
+/// as root it runs as `nobody`.
+fn sieve_test(dir: &Path, script: &str, message: &Path) -> (i32, String) {
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_location = maildir:{0}/Maildir\nplugin {{\n  sieve_plugins = sieve_extprograms\n  sieve_global_extensions = +vnd.dovecot.pipe\n  sieve_pipe_bin_dir = {0}/bin\n}}\n",
+            dir.display()
+        ),
+    )
+    .expect("conf");
+    let sieve = dir.join("script.sieve");
+    std::fs::write(&sieve, script).expect("script");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "sieve-test"]);
+        c
+    } else {
+        Command::new("sieve-test")
+    };
+    cmd.arg("-c")
+        .arg(&conf)
+        .args(["-e", "-t", "-"])
+        .arg(&sieve)
+        .arg(message)
+        .env("HOME", dir)
+        .env_remove("MAILROOM_CONFIG");
+    let out = cmd.output().expect("sieve-test runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn sieve_pipe_files_mail_and_keeps_it_when_mailroom_fails() {
+    if program("sieve-test").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.path("sieve");
+    std::fs::create_dir_all(dir.join("bin")).expect("bin");
+    // A copy of the binary the unprivileged user can surely execute.
+    std::fs::copy(env!("CARGO_BIN_EXE_mailroom"), dir.join("bin/mailroom")).expect("copy");
+    std::fs::create_dir(dir.join("db-is-a-directory")).expect("dir");
+    for p in [
+        env.dir.path().to_path_buf(),
+        dir.clone(),
+        dir.join("bin"),
+        dir.join("db-is-a-directory"),
+    ] {
+        chmod(&p, 0o777);
+    }
+    let db = dir.join("crm.db");
+    let script = |db: &Path| {
+        format!(
+            "require [\"vnd.dovecot.pipe\"];\npipe \"mailroom\" [\"process\", \"--db\", \"{}\"];\n",
+            db.display()
+        )
+    };
+    let (code, log) = sieve_test(&dir, &script(&db), &fixture_path("lead-plus-address.eml"));
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("piped message to program `mailroom'"), "{log}");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM emails WHERE action = 'create_lead'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(n, 1);
+
+    // mailroom exits 75: the pipe fails and Sieve's implicit keep stores
+    // the mail in INBOX.
+    let (_, log) = sieve_test(
+        &dir,
+        &script(&dir.join("db-is-a-directory")),
+        &fixture_path("support-request.eml"),
+    );
+    assert!(log.contains("non-zero exit code 75"), "{log}");
+    assert!(log.contains("implicit keep"), "{log}");
+}
