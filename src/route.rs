@@ -433,12 +433,7 @@ fn case(
     else {
         return Ok(());
     };
-    let title = clean_subject(&email.subject);
-    f.entry("title".into()).or_insert(if title.is_empty() {
-        "(no subject)".into()
-    } else {
-        title
-    });
+    f.entry("title".into()).or_insert_with(|| title(email));
     f.entry("description".into())
         .or_insert_with(|| email.text.trim().to_string());
     let case = plan.create(NewRecord {
@@ -555,12 +550,7 @@ fn opportunity(
     else {
         return Ok(());
     };
-    let title = clean_subject(&email.subject);
-    f.entry("title".into()).or_insert(if title.is_empty() {
-        "(no subject)".into()
-    } else {
-        title
-    });
+    f.entry("title".into()).or_insert_with(|| title(email));
     let opp = plan.create(NewRecord {
         module: "opportunities".into(),
         email: parties.customer.clone(),
@@ -568,6 +558,16 @@ fn opportunity(
     });
     relate_lookups(plan, opp, lookups);
     link_contact(plan, opp, rule.create_contact, parties, store)
+}
+
+/// A case's or opportunity's title: the subject without reply prefixes.
+fn title(email: &Email) -> String {
+    let t = clean_subject(&email.subject);
+    if t.is_empty() {
+        "(no subject)".into()
+    } else {
+        t
+    }
 }
 
 /// Relates a new case or opportunity to the customer's contact (creating

@@ -632,13 +632,23 @@ fn op_name(op: Op) -> &'static str {
 }
 
 fn record_info(r: &rusqlite::Row) -> rusqlite::Result<RecordInfo> {
+    record_info_at(r, 0)
+}
+
+/// A record whose columns start at `at` ([`RECORD_COLS`] order).
+fn record_info_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<RecordInfo> {
     Ok(RecordInfo {
-        id: r.get(0)?,
-        module: r.get(1)?,
-        number: r.get(2)?,
-        email: r.get(3)?,
-        status: r.get(4)?,
+        id: r.get(at)?,
+        module: r.get(at + 1)?,
+        number: r.get(at + 2)?,
+        email: r.get(at + 3)?,
+        status: r.get(at + 4)?,
     })
+}
+
+/// A label (a link's op, a relation's kind) followed by a record.
+fn labelled_record(r: &rusqlite::Row) -> rusqlite::Result<(String, RecordInfo)> {
+    Ok((r.get(0)?, record_info_at(r, 1)?))
 }
 
 const RECORD_COLS: &str = "r.id, r.module, r.number, r.email, r.status";
@@ -752,18 +762,7 @@ impl Reader<'_> {
              UNION SELECT l.kind, {RECORD_COLS} FROM record_links l JOIN records r ON r.id = l.from_id WHERE l.to_id = ?1
              ORDER BY 2, 1"
         ))?;
-        let rows = stmt.query_map([record], |r| {
-            Ok((
-                r.get(0)?,
-                RecordInfo {
-                    id: r.get(1)?,
-                    module: r.get(2)?,
-                    number: r.get(3)?,
-                    email: r.get(4)?,
-                    status: r.get(5)?,
-                },
-            ))
-        })?;
+        let rows = stmt.query_map([record], labelled_record)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -816,18 +815,7 @@ impl Reader<'_> {
             "SELECT l.op, {RECORD_COLS} FROM email_links l JOIN records r ON r.id = l.record_id
              WHERE l.email_id = ?1 ORDER BY r.id"
         ))?;
-        let rows = stmt.query_map([email], |r| {
-            Ok((
-                r.get(0)?,
-                RecordInfo {
-                    id: r.get(1)?,
-                    module: r.get(2)?,
-                    number: r.get(3)?,
-                    email: r.get(4)?,
-                    status: r.get(5)?,
-                },
-            ))
-        })?;
+        let rows = stmt.query_map([email], labelled_record)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
