@@ -65,7 +65,7 @@ impl Pipeline<'_> {
             report.reason = Some("not a mail message (no header)".into());
             return Ok((None, report));
         };
-        let mut plan = route::decide(&email, self.envelope, self.config, &reader)?;
+        let mut plan = route::explain(&email, self.envelope, self.config, &reader)?;
         if let Some(id) = stored_as {
             plan.warnings.push(format!(
                 "already stored as mail {id}; a delivery now would be a duplicate"

@@ -174,12 +174,35 @@ pub fn facts(email: &Email, envelope: Option<&str>, config: &Config, class: &str
     }
 }
 
-/// Decides what to do with one message. Errors are the store's.
+/// Decides what to do with one message. Errors are the store's. The plan's
+/// `trace` lists only the rule that matched; [`explain`] records every
+/// condition.
 pub fn decide(
     email: &Email,
     envelope: Option<&str>,
     config: &Config,
     store: &dyn Lookup,
+) -> Result<Plan> {
+    decide_with(email, envelope, config, store, false)
+}
+
+/// [`decide`], recording each rule and condition evaluated (for `explain`
+/// and `--dry-run`; filing skips this work).
+pub fn explain(
+    email: &Email,
+    envelope: Option<&str>,
+    config: &Config,
+    store: &dyn Lookup,
+) -> Result<Plan> {
+    decide_with(email, envelope, config, store, true)
+}
+
+fn decide_with(
+    email: &Email,
+    envelope: Option<&str>,
+    config: &Config,
+    store: &dyn Lookup,
+    traced: bool,
 ) -> Result<Plan> {
     let class = classify::classify(email);
     let mut plan = Plan::new(class.class.as_str());
@@ -229,7 +252,7 @@ pub fn decide(
         }
     }
 
-    let Some(rule) = first_match(&mut plan, config, &facts) else {
+    let Some(rule) = first_match(&mut plan, config, &facts, traced) else {
         if plan.bounce.is_some() && bounced(&mut plan, store)? {
             plan.reason = Some(
                 "no rule matched; a bounce is filed to the record of its failed recipient".into(),
@@ -292,16 +315,27 @@ fn bounced(plan: &mut Plan, store: &dyn Lookup) -> Result<bool> {
     Ok(!records.is_empty())
 }
 
-fn first_match<'c>(plan: &mut Plan, config: &'c Config, facts: &Facts) -> Option<&'c Rule> {
+fn first_match<'c>(
+    plan: &mut Plan,
+    config: &'c Config,
+    facts: &Facts,
+    traced: bool,
+) -> Option<&'c Rule> {
     for rule in &config.rules {
-        let condition = rule.when.as_ref().map(|c| c.trace(facts));
-        let matched = condition.as_ref().is_none_or(|t| t.result);
-        plan.trace.push(RuleTrace {
-            rule: rule.name.clone(),
-            line: rule.line,
-            matched,
-            condition,
-        });
+        let (matched, condition) = if traced {
+            let t = rule.when.as_ref().map(|c| c.trace(facts));
+            (t.as_ref().is_none_or(|t| t.result), t)
+        } else {
+            (rule.when.as_ref().is_none_or(|c| c.eval(facts)), None)
+        };
+        if traced || matched {
+            plan.trace.push(RuleTrace {
+                rule: rule.name.clone(),
+                line: rule.line,
+                matched,
+                condition,
+            });
+        }
         if matched {
             return Some(rule);
         }
@@ -829,12 +863,18 @@ mod tests {
             "{HANDLE}actions:\n  - name: a\n    when: {{ suffix: lead }}\n    do: skip\n  - name: b\n    when: {{ suffix: case }}\n    do: archive\n  - name: c\n    do: archive\n"
         ));
         let e = mail("From: a@b.example\nTo: crm+case@example.com");
-        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        let plan = explain(&e, None, &c, &Fake::default()).expect("plan");
         assert_eq!(plan.rule.as_deref(), Some("b"));
         assert_eq!(
             plan.trace.iter().map(|t| t.matched).collect::<Vec<_>>(),
             vec![false, true]
         );
+        assert!(plan.trace[0].condition.is_some());
+        // Filing skips the trace: only the matching rule, no conditions.
+        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        assert_eq!(plan.rule.as_deref(), Some("b"));
+        assert_eq!(plan.trace.len(), 1);
+        assert!(plan.trace[0].condition.is_none());
     }
 
     #[test]
