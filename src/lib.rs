@@ -19,6 +19,7 @@ pub mod exit;
 pub mod explain;
 pub mod input;
 pub mod locate;
+pub mod maildir;
 pub mod message;
 pub mod pipeline;
 pub mod plan;
