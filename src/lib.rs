@@ -23,6 +23,8 @@ pub mod maildir;
 pub mod message;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod route;
 pub mod store;
+pub mod sweep;
