@@ -242,6 +242,9 @@ fn maildir(
     };
     let scan = crate::maildir::scan(dir, recursive).map_err(Failure::temp)?;
     let mut store = open_store(cli)?;
+    store
+        .set_cache_kib(crate::sweep::CACHE_KIB)
+        .map_err(Failure::temp)?;
     let now = clock::now();
     let options = crate::sweep::Options {
         config: &config,

@@ -34,6 +34,11 @@ use crate::pipeline::Filing;
 use crate::report::{Report, Status};
 use crate::store::{self, Store};
 
+/// The page cache a run asks for: room for a whole batch
+/// ([`Limits::bytes`]) and its indexes, so pages are written once, at
+/// commit.
+pub const CACHE_KIB: u32 = 12 << 10;
+
 /// Bounds of one group-commit batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,7 +51,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             messages: 1000,
-            bytes: 8 << 20,
+            bytes: 4 << 20,
             wait: Duration::from_millis(500),
         }
     }
@@ -177,7 +182,7 @@ fn load(path: &Path, limit: u64) -> Loaded {
             )));
         }
     };
-    match crate::input::read(file, &format!("`{}`", path.display()), limit) {
+    match read_whole(file, &format!("`{}`", path.display()), limit) {
         Ok(raw) => {
             let sha = store::sha256_hex(&raw);
             // A parser panic must not stop the run at the same message
@@ -188,6 +193,35 @@ fn load(path: &Path, limit: u64) -> Loaded {
         }
         Err(f) => Loaded::Failed(f),
     }
+}
+
+/// [`crate::input::read`] for a whole file: `File::read_to_end` sizes
+/// its buffer from the file, one read instead of a growing buffer's many
+/// (which `Read::take` would cost). Too large is refused before reading.
+fn read_whole(mut file: std::fs::File, what: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let too_large = || {
+        Failure::new(
+            Exit::DataErr,
+            anyhow!("{what}: message larger than limits.message_bytes ({limit} bytes)"),
+        )
+    };
+    if file.metadata().is_ok_and(|m| m.len() > limit) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)
+        .map_err(|e| Failure::temp(anyhow!("cannot read {what}: {e}")))?;
+    if buf.len() as u64 > limit {
+        return Err(too_large());
+    }
+    if buf.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::new(
+            Exit::DataErr,
+            anyhow!("{what}: empty message"),
+        ));
+    }
+    Ok(buf)
 }
 
 /// One entry of a batch, in scan order.
@@ -209,7 +243,7 @@ pub fn run(scan: &Scan, store: &mut Store, options: &Options, sink: &mut dyn Sin
     std::thread::scope(|s| {
         let mut receivers: Vec<Receiver<Loaded>> = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(16);
+            let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(64);
             receivers.push(rx);
             s.spawn(move || {
                 for p in scan.messages.iter().skip(w).step_by(workers) {
