@@ -21,6 +21,10 @@ fn main() {
         sizes
     };
     println!("machine: {}", machine());
+    // Others may share the machine: the load says how far to trust wall time.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average before: {}", load.trim());
+    }
     let messages = common::corpus_messages();
     assert!(
         !messages.is_empty(),
@@ -55,15 +59,24 @@ fn main() {
             .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
+        let seconds = |label: &str| -> f64 {
+            stderr
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(label))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        let cpu = seconds("User time (seconds):") + seconds("System time (seconds):");
         let summary = stderr
             .lines()
             .find(|l| l.contains("messages/s"))
             .unwrap_or_default();
         let db = std::fs::metadata(dir.path().join("crm.db")).map_or(0, |m| m.len());
         println!(
-            "N={n}: {:.1} MB of mail, {wall:.2} s wall, {:.0} messages/s, peak RSS {:.1} MB, database {:.0} MB",
+            "N={n}: {:.1} MB of mail, {wall:.2} s wall, {:.0} messages/s, {cpu:.2} s CPU ({:.0} µs per message), peak RSS {:.1} MB, database {:.0} MB",
             bytes as f64 / 1e6,
             n as f64 / wall,
+            cpu * 1e6 / n as f64,
             rss_kb as f64 / 1024.0,
             db as f64 / 1e6
         );

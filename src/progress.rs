@@ -14,6 +14,8 @@ pub struct Progress {
     /// `--quiet`: the summary only.
     quiet: bool,
     bar: Option<ProgressBar>,
+    /// Stdout is the terminal the bar is drawn on.
+    shared_terminal: bool,
     /// The first error writing stdout; output stops there, filing goes on
     /// (the move to `cur/` is the acknowledgement, not the JSON line).
     pub write_error: Option<std::io::Error>,
@@ -24,9 +26,9 @@ impl Progress {
     pub fn new(total: u64, quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, {eta} left")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} messages, {elapsed} elapsed, about {eta} left",
+            ) {
                 bar.set_style(style);
             }
             bar
@@ -34,6 +36,7 @@ impl Progress {
         Progress {
             out: BufWriter::with_capacity(64 << 10, std::io::stdout()),
             quiet,
+            shared_terminal: bar.is_some() && std::io::stdout().is_terminal(),
             bar,
             write_error: None,
         }
@@ -53,9 +56,11 @@ impl Progress {
         }
         let out = &mut self.out;
         let result = match &self.bar {
-            // Stdout may be the same terminal: keep lines clear of the bar.
-            Some(bar) => bar.suspend(|| out.write_all(text.as_bytes()).and_then(|_| out.flush())),
-            None => out.write_all(text.as_bytes()),
+            // Lines on the bar's terminal go above it, not through it.
+            Some(bar) if self.shared_terminal => {
+                bar.suspend(|| out.write_all(text.as_bytes()).and_then(|_| out.flush()))
+            }
+            _ => out.write_all(text.as_bytes()),
         };
         if let Err(e) = result {
             self.write_error = Some(e);
