@@ -253,7 +253,13 @@ fn maildir(
         limits: crate::sweep::Limits::default(),
     };
     let mut progress = crate::progress::Progress::new(scan.messages.len() as u64, quiet);
-    let summary = crate::sweep::run(&scan, &mut store, &options, &mut progress);
+    let summary = crate::sweep::run(
+        &scan,
+        &mut store,
+        open_store(cli).ok(),
+        &options,
+        &mut progress,
+    );
     progress.finish();
     eprintln!("mailroom: {}", summary.line(dir));
     if let Some(e) = progress.write_error {

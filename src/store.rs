@@ -267,6 +267,22 @@ impl Store {
             .context("cannot set the cache size")
     }
 
+    /// Sets how many WAL pages trigger a checkpoint at commit; 0 leaves
+    /// checkpoints to [`Store::checkpoint`] on another connection.
+    pub fn set_auto_checkpoint(&self, pages: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", pages)
+            .context("cannot set wal_autocheckpoint")
+    }
+
+    /// Copies committed WAL pages into the database file without waiting
+    /// for, or blocking, a writer on another connection (PASSIVE).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .context("checkpoint failed")
+    }
+
     /// Starts a write transaction, waiting up to the busy timeout.
     pub fn begin(&mut self) -> Result<Tx<'_>> {
         let tx = self

@@ -39,6 +39,10 @@ use crate::store::{self, Store};
 /// commit.
 pub const CACHE_KIB: u32 = 12 << 10;
 
+/// How often the checkpointer copies the WAL into the database: often
+/// enough that the WAL stays a few batches long.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 /// Bounds of one group-commit batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -231,7 +235,18 @@ struct Item {
 }
 
 /// Files every message of `scan`; see the module doc.
-pub fn run(scan: &Scan, store: &mut Store, options: &Options, sink: &mut dyn Sink) -> Summary {
+///
+/// `checkpointer` is a second connection to the database: it checkpoints
+/// the WAL on its own thread while the writer goes on (the writer's own
+/// checkpoints are then turned off). Without one, the writer checkpoints
+/// at commit, as SQLite does by default.
+pub fn run(
+    scan: &Scan,
+    store: &mut Store,
+    checkpointer: Option<Store>,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Summary {
     let started = Instant::now();
     let total = scan.messages.len();
     let workers = std::thread::available_parallelism()
@@ -240,7 +255,20 @@ pub fn run(scan: &Scan, store: &mut Store, options: &Options, sink: &mut dyn Sin
         .min(total.max(1));
     let limit = options.config.limits.message_bytes;
     let mut summary = Summary::default();
+    let checkpointer = checkpointer.filter(|_| store.set_auto_checkpoint(0).is_ok());
+    let (stop_checkpoints, stopped_checkpoints) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
+        if let Some(other) = checkpointer {
+            s.spawn(move || {
+                // Until the writer is done; a failed checkpoint is retried
+                // on the next tick, and the last one happens at close.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    let _ = other.checkpoint();
+                }
+            });
+        }
         let mut receivers: Vec<Receiver<Loaded>> = Vec::with_capacity(workers);
         for w in 0..workers {
             let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(64);
@@ -295,6 +323,7 @@ pub fn run(scan: &Scan, store: &mut Store, options: &Options, sink: &mut dyn Sin
         writer.summary.left += (total - index) as u64;
         // Dropping the receivers stops the workers if the run stopped early.
         drop(receivers);
+        drop(stop_checkpoints);
     });
     summary.elapsed = started.elapsed();
     summary
