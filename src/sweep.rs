@@ -465,3 +465,58 @@ fn failed(f: &Failure) -> Report {
     report.reason = Some(f.to_string());
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mail_left_for_a_later_run_makes_exit_75() {
+        let mut s = Summary {
+            processed: 3,
+            rejected: 1,
+            vanished: 2,
+            ..Summary::default()
+        };
+        assert_eq!(s.exit(), Exit::Ok);
+        for more in [
+            |s: &mut Summary| s.failed = 1,
+            |s: &mut Summary| s.unmoved = 1,
+            |s: &mut Summary| s.left = 1,
+        ] {
+            let mut t = s.clone();
+            more(&mut t);
+            assert_eq!(t.exit(), Exit::TempFail);
+        }
+        s.elapsed = Duration::from_secs(2);
+        assert_eq!(
+            s.line(Path::new("/m")),
+            "maildir `/m`: 3 processed, 0 skipped, 0 duplicate, 0 unparsed, 0 failed, \
+             1 rejected, 2 vanished; 4 message(s) in 2.00 s, 2 messages/s"
+        );
+    }
+
+    #[test]
+    fn empty_and_oversized_files_are_rejected_for_good() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let read = |content: &[u8], limit| {
+            std::fs::write(&path, content).expect("write");
+            read_whole(std::fs::File::open(&path).expect("open"), "`m`", limit)
+        };
+        assert_eq!(
+            read(b"Subject: x\n\nhi", 100).ok(),
+            Some(b"Subject: x\n\nhi".to_vec())
+        );
+        let empty = read(b" \r\n", 100).expect_err("empty");
+        assert_eq!(empty.exit, Exit::DataErr);
+        assert_eq!(empty.to_string(), "`m`: empty message");
+        let large = read(b"Subject: x\n\nhi", 5).expect_err("too large");
+        assert_eq!(large.exit, Exit::DataErr);
+        assert!(
+            large
+                .to_string()
+                .contains("larger than limits.message_bytes")
+        );
+    }
+}
