@@ -21,7 +21,7 @@
 //! past the timeout, unreadable), the run stops: the rest waits in `new/`.
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -262,7 +262,7 @@ pub fn run(
             s.spawn(move || {
                 // Until the writer is done; a failed checkpoint is retried
                 // on the next tick, and the last one happens at close.
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                while let Err(RecvTimeoutError::Timeout) =
                     stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
                 {
                     let _ = other.checkpoint();
@@ -293,9 +293,31 @@ pub fn run(
         let mut began = Instant::now();
         let mut index = 0;
         let mut stopped = false;
-        while index < total {
-            let Some(loaded) = receivers.get(index % workers).and_then(|rx| rx.recv().ok()) else {
-                break; // a worker died; what it had stays in new/
+        let limits = options.limits;
+        'messages: while index < total {
+            let Some(rx) = receivers.get(index % workers) else {
+                break;
+            };
+            // A batch is committed after `limits.wait` even when the next
+            // message is slow to come (a huge one, a slow disk).
+            let loaded = loop {
+                let received = if batch.is_empty() {
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    rx.recv_timeout(limits.wait.saturating_sub(began.elapsed()))
+                };
+                match received {
+                    Ok(loaded) => break loaded,
+                    Err(RecvTimeoutError::Timeout) => {
+                        bytes = 0;
+                        if !writer.flush(std::mem::take(&mut batch)) {
+                            stopped = true;
+                            break 'messages;
+                        }
+                    }
+                    // A worker died; what it had stays in new/.
+                    Err(RecvTimeoutError::Disconnected) => break 'messages,
+                }
             };
             if let Loaded::Message { raw, .. } = &loaded {
                 bytes += raw.len();
@@ -305,7 +327,6 @@ pub fn run(
             }
             batch.push(Item { index, loaded });
             index += 1;
-            let limits = options.limits;
             if batch.len() >= limits.messages
                 || bytes >= limits.bytes
                 || began.elapsed() >= limits.wait
