@@ -78,6 +78,52 @@ fn files_oldest_first_and_moves_each_to_cur_with_the_seen_flag() {
     assert_eq!(names_in(&md, "tmp"), ["1700000000.T.host"]);
     assert_eq!(summary(&r, "processed"), 2);
     assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+    // Not a terminal: the summary only, no progress bar.
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn each_json_line_is_the_object_process_prints() {
+    let piped = Env::with_example_config();
+    let expected = piped.process(&fixture("support-request.eml"));
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, expected.stdout);
+}
+
+#[test]
+fn a_run_started_during_another_exits_0_and_leaves_it_alone() {
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    let n = 1500;
+    fill_maildir(&md, &corpus_messages(), n);
+    let path = md.to_str().expect("utf-8 path").to_string();
+    let mut first = env.command(&["maildir", "--quiet", &path]);
+    first.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut first = first.spawn().expect("spawn");
+    // Wait until the first run is filing (its first batch is in cur/).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while names_in(&md, "cur").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = maildir(&env, &md, &[]);
+    let first_done = first.try_wait().expect("wait").is_some();
+    let status = first.wait().expect("wait");
+    assert!(status.success());
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    if !first_done {
+        assert_eq!(second.stdout, "");
+        assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
+        assert!(second.stderr.contains("another run"), "{}", second.stderr);
+    }
+    assert_eq!(names_in(&md, "cur").len(), n);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), n as i64);
 }
 
 #[test]
