@@ -40,6 +40,12 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             recipient,
             dry_run,
         } => process(&cli, files, recipient.as_deref(), *dry_run),
+        Command::Maildir {
+            dir,
+            recursive,
+            keep,
+            quiet,
+        } => maildir(&cli, dir, *recursive, *keep, *quiet),
         Command::Check => check(&cli),
         Command::Explain {
             file,
@@ -254,4 +260,49 @@ fn check(cli: &Cli) -> Result<Exit, Failure> {
             Ok(Exit::Config)
         }
     }
+}
+
+/// `mailroom maildir`: see `maildir` (the folder) and `sweep` (the run).
+fn maildir(
+    cli: &Cli,
+    dir: &Path,
+    recursive: bool,
+    keep: bool,
+    quiet: bool,
+) -> Result<Exit, Failure> {
+    let config = load_config(cli)?;
+    let Some(_lock) = crate::maildir::lock(dir).map_err(Failure::temp)? else {
+        eprintln!(
+            "mailroom: maildir `{}` is being processed by another run; nothing to do",
+            dir.display()
+        );
+        return Ok(Exit::Ok);
+    };
+    let scan = crate::maildir::scan(dir, recursive).map_err(Failure::temp)?;
+    let mut store = open_store(cli)?;
+    store
+        .set_cache_kib(crate::sweep::CACHE_KIB)
+        .map_err(Failure::temp)?;
+    let now = clock::now();
+    let options = crate::sweep::Options {
+        config: &config,
+        now: &now,
+        keep,
+        limits: crate::sweep::Limits::default(),
+    };
+    let mut progress = crate::progress::Progress::new(scan.messages.len() as u64, quiet);
+    let summary = crate::sweep::run(
+        &scan,
+        &mut store,
+        open_store(cli).ok(),
+        &options,
+        &mut progress,
+    );
+    progress.finish();
+    eprintln!("mailroom: {}", summary.line(dir));
+    if let Some(e) = progress.write_error {
+        eprintln!("mailroom: cannot write output: {e}");
+        return Ok(Exit::TempFail);
+    }
+    Ok(summary.exit())
 }

@@ -45,6 +45,23 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// File every message in a Maildir's new/, oldest first; each moves to cur/ once stored.
+    #[command(
+        after_help = "Examples:\n  mailroom maildir ~/Maildir\n  mailroom maildir --recursive --quiet ~/Maildir\n\nExit codes: 0 done (or another run holds the lock), 75 some message failed\ntemporarily and stays in new/ for the next run."
+    )]
+    Maildir {
+        /// The Maildir (the folder holding new/, cur/ and tmp/).
+        dir: PathBuf,
+        /// Also the Maildir++ subfolders (.Folder/new).
+        #[arg(long)]
+        recursive: bool,
+        /// Leave the files in new/ (dedupe still files each message once).
+        #[arg(long)]
+        keep: bool,
+        /// No JSON lines and no progress bar: the summary only.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Validate the config; print every problem with file:line:column.
     #[command(after_help = "Examples:\n  mailroom check --config rules.yaml")]
     Check,

@@ -8,7 +8,7 @@ use crate::message::{self, Email};
 use crate::plan::Plan;
 use crate::report::{AttachmentJson, Report, Status};
 use crate::route::{self, Lookup};
-use crate::store::{self, NewEmail, Store};
+use crate::store::{self, NewEmail, Store, Tx};
 
 /// The dedupe key: the Message-ID, or the SHA-256 of the raw bytes when
 /// the message has none.
@@ -99,21 +99,55 @@ impl Pipeline<'_> {
     pub fn process(&mut self, raw: &[u8]) -> Result<Report> {
         let sha = store::sha256_hex(raw);
         let email = message::parse(raw);
-        let key = dedupe_key(email.as_ref(), &sha);
+        let filing = Filing {
+            config: self.config,
+            envelope: self.envelope,
+            now: &self.now,
+        };
+        let tx = self.store.begin()?;
+        let report = filing.file_in(&tx, raw, &sha, email.as_ref())?;
+        tx.commit().context("cannot store the message")?;
+        // The message is durable; a failing checkpoint must not turn that
+        // into a retry (and a duplicate delivery).
+        let _ = self.store.housekeeping();
+        Ok(report)
+    }
+}
+
+/// What filing a message needs besides the transaction: the body of
+/// [`Pipeline::process`], shared with `maildir`, which files many messages
+/// per transaction (group commit).
+pub struct Filing<'a> {
+    pub config: &'a Config,
+    /// The envelope recipient the MTA gave (`--recipient`).
+    pub envelope: Option<&'a str>,
+    pub now: &'a str,
+}
+
+impl Filing<'_> {
+    /// Files one message inside the caller's transaction and returns its
+    /// report; nothing is committed. `sha` is [`store::sha256_hex`] of `raw`
+    /// and `email` is [`message::parse`] of it, computed by the caller so
+    /// that they can run on another thread.
+    ///
+    /// Earlier messages of the same transaction are seen: a second message
+    /// with the same Message-ID is a duplicate, and routing finds records
+    /// and threads created before it.
+    pub fn file_in(&self, tx: &Tx, raw: &[u8], sha: &str, email: Option<&Email>) -> Result<Report> {
+        let key = dedupe_key(email, sha);
         let config = self.config;
         let envelope = self.envelope;
-        let now = self.now.clone();
-        let tx = self.store.begin()?;
+        let now = self.now;
         if let Some((id, json)) = tx.reader().duplicate(&key)? {
             return Ok(duplicate(id, &json));
         }
-        let report = match &email {
+        let report = match email {
             None => {
                 let id = tx.insert_email(&NewEmail {
                     dedupe_key: &key,
                     message_id: None,
-                    sha256: &sha,
-                    received_at: &now,
+                    sha256: sha,
+                    received_at: now,
                     sender: None,
                     subject: None,
                     date: None,
@@ -147,8 +181,8 @@ impl Pipeline<'_> {
                 let id = tx.insert_email(&NewEmail {
                     dedupe_key: &key,
                     message_id: email.message_id.as_deref(),
-                    sha256: &sha,
-                    received_at: &now,
+                    sha256: sha,
+                    received_at: now,
                     sender: sender.as_deref(),
                     subject: Some(&email.subject),
                     date: email.date.as_deref(),
@@ -162,7 +196,7 @@ impl Pipeline<'_> {
                     text_body: Some(&email.text),
                     raw,
                 })?;
-                let applied = tx.apply(&plan, id, &|m| prefix_for(config, m), &now)?;
+                let applied = tx.apply(&plan, id, &|m| prefix_for(config, m), now)?;
                 let attachments =
                     tx.store_attachments(id, &email.attachments, config.limits.attachment_bytes)?;
                 let mut report =
@@ -174,11 +208,6 @@ impl Pipeline<'_> {
                 report
             }
         };
-        tx.commit().context("cannot store the message")?;
-        // The message is durable; a failing checkpoint must not turn that
-        // into a retry (and a duplicate delivery).
-        let _ = self.store.housekeeping();
-
         Ok(report)
     }
 }

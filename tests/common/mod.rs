@@ -201,3 +201,89 @@ pub fn run(mut cmd: Command, stdin: &[u8]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Corpus messages fit for a Maildir: every file that is not empty, read
+/// once, in corpus order.
+pub fn corpus_messages() -> Vec<Vec<u8>> {
+    corpus_files()
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|raw| !raw.iter().all(u8::is_ascii_whitespace))
+        .collect()
+}
+
+/// `raw` with its Message-ID header replaced by `<id>` (or one added at
+/// the top when it has none), so copies of one message are distinct mail.
+pub fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
+    let eol: &[u8] = if raw.windows(2).any(|w| w == b"\r\n") {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let header_end = raw
+        .windows(2 * eol.len())
+        .position(|w| w[..eol.len()] == *eol && w[eol.len()..] == *eol)
+        .map_or(raw.len(), |p| p + eol.len());
+    let mut out = Vec::with_capacity(raw.len() + id.len() + 16);
+    out.extend_from_slice(b"Message-ID: <");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b">");
+    out.extend_from_slice(eol);
+    let mut lines = raw[..header_end]
+        .split_inclusive(|&b| b == b'\n')
+        .peekable();
+    while let Some(line) = lines.next() {
+        // Obsolete syntax allows space before the colon (`Message-ID  :`).
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        if name.len() < line.len() && name.trim_ascii().eq_ignore_ascii_case(b"message-id") {
+            // Drop it and its folded continuation lines.
+            while lines
+                .peek()
+                .is_some_and(|l| l.first().is_some_and(|b| *b == b' ' || *b == b'\t'))
+            {
+                lines.next();
+            }
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out.extend_from_slice(&raw[header_end..]);
+    out
+}
+
+/// Creates an empty Maildir (`new/`, `cur/`, `tmp/`) at `dir`.
+pub fn make_maildir(dir: &Path) {
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("create maildir");
+    }
+}
+
+/// Delivers `n` messages into `dir/new/`, cycling through `messages`, each
+/// with a unique Message-ID `<i.maildir@test.example>`; returns the file
+/// names in delivery order (one second apart, from 1700000000).
+pub fn fill_maildir(dir: &Path, messages: &[Vec<u8>], n: usize) -> Vec<String> {
+    make_maildir(dir);
+    (0..n)
+        .map(|i| {
+            let raw = &messages[i % messages.len()];
+            let name = format!("{}.M{i}P1.test", 1_700_000_000 + i);
+            let body = with_message_id(raw, &format!("{i}.maildir@test.example"));
+            std::fs::write(dir.join("new").join(&name), body).expect("deliver");
+            name
+        })
+        .collect()
+}
+
+/// File names in `dir/sub/`, sorted.
+pub fn names_in(dir: &Path, sub: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(sub))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -1,0 +1,543 @@
+//! One `mailroom maildir` run over a scanned Maildir: messages are read and
+//! parsed on worker threads while this thread, the only writer, files them
+//! in group-committed batches and moves each to `cur/` once its batch is
+//! durable.
+//!
+//! # Threads
+//!
+//! Worker `w` of `W` reads and parses messages `w`, `w + W`, … and hands
+//! them over through its own bounded channel; the writer takes them round
+//! robin, so it files in scan order (oldest first) without a reorder
+//! buffer, and memory stays bounded whatever the number of messages.
+//!
+//! # Batches
+//!
+//! A batch ends at [`Limits::messages`] messages, [`Limits::bytes`] bytes of
+//! raw mail, or [`Limits::wait`] after it began. It is filed in one `BEGIN
+//! IMMEDIATE` transaction; if any message of it fails, or the commit does,
+//! the batch is rolled back and filed again one message per transaction,
+//! so a bad message costs only itself. A message that still fails stays in
+//! `new/` for the next run. When the database cannot even be locked (busy
+//! past the timeout, unreadable), the run stops: the rest waits in `new/`.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+
+use crate::config::Config;
+use crate::exit::{Exit, Failure};
+use crate::maildir::{self, Moved, Scan};
+use crate::message::{self, Email};
+use crate::pipeline::Filing;
+use crate::report::{Report, Status};
+use crate::store::{self, Store};
+
+/// The page cache a run asks for: room for a whole batch
+/// ([`Limits::bytes`]) and its indexes, so pages are written once, at
+/// commit.
+pub const CACHE_KIB: u32 = 12 << 10;
+
+/// How often the checkpointer copies the WAL into the database: often
+/// enough that the WAL stays a few batches long.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Bounds of one group-commit batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub messages: usize,
+    pub bytes: usize,
+    pub wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            messages: 1000,
+            bytes: 4 << 20,
+            wait: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How a run behaves, from the command line.
+pub struct Options<'a> {
+    pub config: &'a Config,
+    pub now: &'a str,
+    /// Leave files in `new/` (dedupe still files each message once).
+    pub keep: bool,
+    pub limits: Limits,
+}
+
+/// What a run did, for the summary line and the exit code.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub processed: u64,
+    pub skipped: u64,
+    pub duplicate: u64,
+    pub unparsed: u64,
+    /// Failed temporarily (database, I/O): left in `new/` for the next run.
+    pub failed: u64,
+    /// Permanently unacceptable (empty, over `limits.message_bytes`): left
+    /// in `new/`, reported each run, never filed.
+    pub rejected: u64,
+    /// Moved or deleted by another client before we got to it.
+    pub vanished: u64,
+    /// Stored, but the move to `cur/` failed; the next run moves it.
+    pub unmoved: u64,
+    /// Not tried because the run stopped (database unavailable).
+    pub left: u64,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn messages(&self) -> u64 {
+        self.processed + self.skipped + self.duplicate + self.unparsed + self.failed + self.rejected
+    }
+
+    /// 75 when anything waits in `new/` that a later run may file.
+    pub fn exit(&self) -> Exit {
+        if self.failed + self.unmoved + self.left > 0 {
+            Exit::TempFail
+        } else {
+            Exit::Ok
+        }
+    }
+
+    /// The one-line summary printed on stderr.
+    pub fn line(&self, dir: &Path) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.messages() as f64 / secs
+        } else {
+            0.0
+        };
+        let mut line = format!(
+            "maildir `{}`: {} processed, {} skipped, {} duplicate, {} unparsed, {} failed",
+            dir.display(),
+            self.processed,
+            self.skipped,
+            self.duplicate,
+            self.unparsed,
+            self.failed
+        );
+        for (n, what) in [
+            (self.rejected, "rejected"),
+            (self.vanished, "vanished"),
+            (self.unmoved, "not moved"),
+            (self.left, "left for the next run"),
+        ] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        line.push_str(&format!(
+            "; {} message(s) in {secs:.2} s, {rate:.0} messages/s",
+            self.messages()
+        ));
+        line
+    }
+
+    fn count(&mut self, status: Status) {
+        match status {
+            Status::Processed => self.processed += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Duplicate => self.duplicate += 1,
+            Status::Unparsed => self.unparsed += 1,
+            Status::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// Where the JSON lines and progress go: the caller decides (stdout,
+/// `--quiet`, a progress bar).
+pub trait Sink {
+    /// One message's result, in filing order.
+    fn report(&mut self, report: &Report);
+    /// A message was dealt with (filed, failed, vanished).
+    fn tick(&mut self);
+    /// The end of a batch: a good moment to flush.
+    fn flush(&mut self);
+    /// One short line for stderr.
+    fn warn(&mut self, line: &str);
+}
+
+/// A message as a worker hands it over.
+enum Loaded {
+    Message {
+        raw: Vec<u8>,
+        sha: String,
+        email: Option<Box<Email>>,
+    },
+    Vanished,
+    Failed(Failure),
+}
+
+/// Reads and parses one message file; pure but for the read.
+fn load(path: &Path, limit: u64) -> Loaded {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Vanished,
+        Err(e) => {
+            return Loaded::Failed(Failure::temp(anyhow!(
+                "cannot open `{}`: {e}",
+                path.display()
+            )));
+        }
+    };
+    match read_whole(file, &format!("`{}`", path.display()), limit) {
+        Ok(raw) => {
+            let sha = store::sha256_hex(&raw);
+            // A parser panic must not stop the run at the same message
+            // every minute: such a message is stored raw, as unparsed.
+            let email =
+                std::panic::catch_unwind(|| message::parse(&raw).map(Box::new)).unwrap_or(None);
+            Loaded::Message { raw, sha, email }
+        }
+        Err(f) => Loaded::Failed(f),
+    }
+}
+
+/// [`crate::input::read`] for a whole file: `File::read_to_end` sizes
+/// its buffer from the file, one read instead of a growing buffer's many
+/// (which `Read::take` would cost). Too large is refused before reading.
+fn read_whole(mut file: std::fs::File, what: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let too_large = || {
+        Failure::new(
+            Exit::DataErr,
+            anyhow!("{what}: message larger than limits.message_bytes ({limit} bytes)"),
+        )
+    };
+    if file.metadata().is_ok_and(|m| m.len() > limit) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)
+        .map_err(|e| Failure::temp(anyhow!("cannot read {what}: {e}")))?;
+    if buf.len() as u64 > limit {
+        return Err(too_large());
+    }
+    if buf.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::new(
+            Exit::DataErr,
+            anyhow!("{what}: empty message"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// One entry of a batch, in scan order.
+struct Item {
+    index: usize,
+    loaded: Loaded,
+}
+
+/// Files every message of `scan`; see the module doc.
+///
+/// `checkpointer` is a second connection to the database: it checkpoints
+/// the WAL on its own thread while the writer goes on (the writer's own
+/// checkpoints are then turned off). Without one, the writer checkpoints
+/// at commit, as SQLite does by default.
+pub fn run(
+    scan: &Scan,
+    store: &mut Store,
+    checkpointer: Option<Store>,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Summary {
+    let started = Instant::now();
+    let total = scan.messages.len();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(total.max(1));
+    let limit = options.config.limits.message_bytes;
+    let mut summary = Summary::default();
+    let checkpointer = checkpointer.filter(|_| store.set_auto_checkpoint(0).is_ok());
+    let (stop_checkpoints, stopped_checkpoints) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        if let Some(other) = checkpointer {
+            s.spawn(move || {
+                // Until the writer is done; a failed checkpoint is retried
+                // on the next tick, and the last one happens at close.
+                while let Err(RecvTimeoutError::Timeout) =
+                    stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    let _ = other.checkpoint();
+                }
+            });
+        }
+        let mut receivers: Vec<Receiver<Loaded>> = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(64);
+            receivers.push(rx);
+            s.spawn(move || {
+                for p in scan.messages.iter().skip(w).step_by(workers) {
+                    if tx.send(load(&scan.new_path(p), limit)).is_err() {
+                        return; // the writer stopped
+                    }
+                }
+            });
+        }
+        let mut writer = Writer {
+            scan,
+            store,
+            options,
+            sink,
+            summary: &mut summary,
+        };
+        let mut batch: Vec<Item> = Vec::new();
+        let mut bytes = 0usize;
+        let mut began = Instant::now();
+        let mut index = 0;
+        let mut stopped = false;
+        let limits = options.limits;
+        'messages: while index < total {
+            let Some(rx) = receivers.get(index % workers) else {
+                break;
+            };
+            // A batch is committed after `limits.wait` even when the next
+            // message is slow to come (a huge one, a slow disk).
+            let loaded = loop {
+                let received = if batch.is_empty() {
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    rx.recv_timeout(limits.wait.saturating_sub(began.elapsed()))
+                };
+                match received {
+                    Ok(loaded) => break loaded,
+                    Err(RecvTimeoutError::Timeout) => {
+                        bytes = 0;
+                        if !writer.flush(std::mem::take(&mut batch)) {
+                            stopped = true;
+                            break 'messages;
+                        }
+                    }
+                    // A worker died; what it had stays in new/.
+                    Err(RecvTimeoutError::Disconnected) => break 'messages,
+                }
+            };
+            if let Loaded::Message { raw, .. } = &loaded {
+                bytes += raw.len();
+            }
+            if batch.is_empty() {
+                began = Instant::now();
+            }
+            batch.push(Item { index, loaded });
+            index += 1;
+            if batch.len() >= limits.messages
+                || bytes >= limits.bytes
+                || began.elapsed() >= limits.wait
+            {
+                bytes = 0;
+                if !writer.flush(std::mem::take(&mut batch)) {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        if !stopped && !batch.is_empty() {
+            writer.flush(batch);
+        }
+        writer.summary.left += (total - index) as u64;
+        // Dropping the receivers stops the workers if the run stopped early.
+        drop(receivers);
+        drop(stop_checkpoints);
+    });
+    summary.elapsed = started.elapsed();
+    summary
+}
+
+struct Writer<'w> {
+    scan: &'w Scan,
+    store: &'w mut Store,
+    options: &'w Options<'w>,
+    sink: &'w mut dyn Sink,
+    summary: &'w mut Summary,
+}
+
+impl Writer<'_> {
+    /// Files one batch, moves what was stored, reports everything in
+    /// order. `false` when the database is unavailable and the run stops.
+    fn flush(&mut self, batch: Vec<Item>) -> bool {
+        let filing = Filing {
+            config: self.options.config,
+            envelope: None,
+            now: self.options.now,
+        };
+        let (results, go_on) = match self.file_batch(&filing, &batch) {
+            Some(reports) => (reports.into_iter().map(Ok).collect(), true),
+            None => self.file_one_by_one(&filing, &batch),
+        };
+        for (item, result) in batch.iter().zip(results) {
+            self.finish(item, result);
+        }
+        self.sink.flush();
+        go_on
+    }
+
+    /// The whole batch in one transaction; `None` if anything failed (all
+    /// of it rolled back).
+    fn file_batch(&mut self, filing: &Filing, batch: &[Item]) -> Option<Vec<Option<Report>>> {
+        let tx = self.store.begin().ok()?;
+        let mut reports = Vec::with_capacity(batch.len());
+        for item in batch {
+            reports.push(match &item.loaded {
+                Loaded::Message { raw, sha, email } => {
+                    Some(filing.file_in(&tx, raw, sha, email.as_deref()).ok()?)
+                }
+                _ => None,
+            });
+        }
+        tx.commit().ok()?;
+        Some(reports)
+    }
+
+    /// Each message in its own transaction. Stops (the rest marked `left`)
+    /// when a transaction cannot even begin.
+    fn file_one_by_one(
+        &mut self,
+        filing: &Filing,
+        batch: &[Item],
+    ) -> (Vec<Result<Option<Report>, Failure>>, bool) {
+        let scan = self.scan;
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            let Loaded::Message { raw, sha, email } = &item.loaded else {
+                out.push(Ok(None));
+                continue;
+            };
+            let what = || match scan.messages.get(item.index) {
+                Some(p) => format!("message `{}`", scan.new_path(p).display()),
+                None => "message".to_string(),
+            };
+            let tx = match self.store.begin() {
+                Ok(tx) => tx,
+                Err(e) => {
+                    out.push(Err(Failure::temp(e.context(what()))));
+                    let left = batch.len() - out.len();
+                    self.summary.left += left as u64;
+                    return (out, false);
+                }
+            };
+            let result = filing
+                .file_in(&tx, raw, sha, email.as_deref())
+                .and_then(|r| tx.commit().map(|()| r))
+                .map(Some)
+                .map_err(|e| Failure::temp(e.context(what())));
+            out.push(result);
+        }
+        (out, true)
+    }
+
+    /// Moves a stored message to `cur/` and reports it.
+    fn finish(&mut self, item: &Item, result: Result<Option<Report>, Failure>) {
+        let Some(pending) = self.scan.messages.get(item.index) else {
+            return;
+        };
+        let report = match (&item.loaded, result) {
+            (Loaded::Vanished, _) => {
+                self.summary.vanished += 1;
+                self.sink.tick();
+                return;
+            }
+            (Loaded::Failed(f), _) => {
+                self.sink.warn(&f.to_string());
+                if f.exit == Exit::TempFail {
+                    self.summary.failed += 1;
+                } else {
+                    self.summary.rejected += 1;
+                }
+                failed(f)
+            }
+            (Loaded::Message { .. }, Err(f)) => {
+                self.sink.warn(&f.to_string());
+                self.summary.failed += 1;
+                failed(&f)
+            }
+            (Loaded::Message { .. }, Ok(None)) => return,
+            (Loaded::Message { .. }, Ok(Some(report))) => {
+                self.summary.count(report.status);
+                if !self.options.keep {
+                    let from = self.scan.new_path(pending);
+                    match maildir::move_file(&from, &self.scan.cur_path(pending)) {
+                        Ok(Moved::Moved) | Ok(Moved::Vanished) => {}
+                        Err(e) => {
+                            self.summary.unmoved += 1;
+                            self.sink.warn(&format!(
+                                "stored `{}` but cannot move it to cur/: {e}",
+                                from.display()
+                            ));
+                        }
+                    }
+                }
+                report
+            }
+        };
+        self.sink.report(&report);
+        self.sink.tick();
+    }
+}
+
+fn failed(f: &Failure) -> Report {
+    let mut report = Report::empty(Status::Failed);
+    report.reason = Some(f.to_string());
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mail_left_for_a_later_run_makes_exit_75() {
+        let mut s = Summary {
+            processed: 3,
+            rejected: 1,
+            vanished: 2,
+            ..Summary::default()
+        };
+        assert_eq!(s.exit(), Exit::Ok);
+        for more in [
+            |s: &mut Summary| s.failed = 1,
+            |s: &mut Summary| s.unmoved = 1,
+            |s: &mut Summary| s.left = 1,
+        ] {
+            let mut t = s.clone();
+            more(&mut t);
+            assert_eq!(t.exit(), Exit::TempFail);
+        }
+        s.elapsed = Duration::from_secs(2);
+        assert_eq!(
+            s.line(Path::new("/m")),
+            "maildir `/m`: 3 processed, 0 skipped, 0 duplicate, 0 unparsed, 0 failed, \
+             1 rejected, 2 vanished; 4 message(s) in 2.00 s, 2 messages/s"
+        );
+    }
+
+    #[test]
+    fn empty_and_oversized_files_are_rejected_for_good() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let read = |content: &[u8], limit| {
+            std::fs::write(&path, content).expect("write");
+            read_whole(std::fs::File::open(&path).expect("open"), "`m`", limit)
+        };
+        assert_eq!(
+            read(b"Subject: x\n\nhi", 100).ok(),
+            Some(b"Subject: x\n\nhi".to_vec())
+        );
+        let empty = read(b" \r\n", 100).expect_err("empty");
+        assert_eq!(empty.exit, Exit::DataErr);
+        assert_eq!(empty.to_string(), "`m`: empty message");
+        let large = read(b"Subject: x\n\nhi", 5).expect_err("too large");
+        assert_eq!(large.exit, Exit::DataErr);
+        assert!(
+            large
+                .to_string()
+                .contains("larger than limits.message_bytes")
+        );
+    }
+}

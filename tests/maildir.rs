@@ -1,0 +1,383 @@
+//! `mailroom maildir DIR` (issue 5): order, flags, subfolders, the lock,
+//! vanished and failing files, group commit with its fallback, reruns, and
+//! kill -9 at random points of a large run.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{
+    Env, Run, corpus_messages, fill_maildir, fixture, make_maildir, names_in, with_message_id,
+};
+use mailroom::plan::Evidence;
+use mailroom::report::Status;
+
+fn maildir(env: &Env, dir: &Path, extra: &[&str]) -> Run {
+    let path = dir.to_str().expect("utf-8 path");
+    let mut args = vec!["maildir"];
+    args.extend_from_slice(extra);
+    args.push(path);
+    env.run(&args, b"")
+}
+
+fn deliver(dir: &Path, name: &str, raw: &[u8]) {
+    std::fs::write(dir.join("new").join(name), raw).expect("deliver");
+}
+
+/// The summary line's count of `what` (e.g. "processed").
+fn summary(run: &Run, what: &str) -> u64 {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("messages/s"))
+        .unwrap_or_else(|| panic!("no summary in: {}", run.stderr));
+    line.split([',', ':', ';'])
+        .map(str::trim)
+        .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+const THREADING: &str = "mailroom:\n  handle: crm\n  domains: [example.com]\n  own_addresses: [\"*@example.com\"]\nactions:\n  - name: support\n    when:\n      any:\n        - recipient: { contains: \"support@\" }\n        - suffix: case\n    do: create_case\n    create_contact: true\n";
+
+#[test]
+fn files_oldest_first_and_moves_each_to_cur_with_the_seen_flag() {
+    let env = Env::with_config(THREADING);
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    // The reply is delivered later but sorts first by name: the time in
+    // the name decides, so the case exists when the reply is filed.
+    deliver(
+        &md,
+        "1700000020.A.host",
+        &fixture("case-reply-references.eml"),
+    );
+    deliver(&md, "1700000003.Z.host", &fixture("support-request.eml"));
+    deliver(&md, "1700000010.B.host:2,RF", &fixture("no-message-id.eml"));
+    deliver(&md, ".hidden", b"not a message");
+    std::fs::write(md.join("tmp/1700000000.T.host"), b"half delivered").expect("tmp");
+
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reports = r.reports();
+    assert_eq!(reports.len(), 3, "{}", r.stdout);
+    assert_eq!(reports[0].records[0].number.as_deref(), Some("CASE-1"));
+    assert_eq!(reports[1].message_id, None);
+    let thread = reports[2].thread.clone().expect("the reply threads");
+    assert_eq!(thread.evidence, Evidence::References);
+    assert_eq!(
+        names_in(&md, "cur"),
+        [
+            "1700000003.Z.host:2,S",
+            "1700000010.B.host:2,FRS",
+            "1700000020.A.host:2,S"
+        ]
+    );
+    assert_eq!(names_in(&md, "new"), [".hidden"]);
+    assert_eq!(names_in(&md, "tmp"), ["1700000000.T.host"]);
+    assert_eq!(summary(&r, "processed"), 2);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+    // Not a terminal: the summary only, no progress bar.
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn each_json_line_is_the_object_process_prints() {
+    let piped = Env::with_example_config();
+    let expected = piped.process(&fixture("support-request.eml"));
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, expected.stdout);
+}
+
+#[test]
+fn a_run_started_during_another_exits_0_and_leaves_it_alone() {
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    let n = 1500;
+    fill_maildir(&md, &corpus_messages(), n);
+    let path = md.to_str().expect("utf-8 path").to_string();
+    let mut first = env.command(&["maildir", "--quiet", &path]);
+    first.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut first = first.spawn().expect("spawn");
+    // Wait until the first run is filing (its first batch is in cur/).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while names_in(&md, "cur").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = maildir(&env, &md, &[]);
+    let first_done = first.try_wait().expect("wait").is_some();
+    let status = first.wait().expect("wait");
+    assert!(status.success());
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    if !first_done {
+        assert_eq!(second.stdout, "");
+        assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
+        assert!(second.stderr.contains("another run"), "{}", second.stderr);
+    }
+    assert_eq!(names_in(&md, "cur").len(), n);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), n as i64);
+}
+
+#[test]
+fn recursive_also_files_maildir_plus_plus_subfolders() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    make_maildir(&md.join(".Customers"));
+    make_maildir(&md.join(".Customers.Archive"));
+    deliver(&md, "1700000002.top", &fixture("support-request.eml"));
+    deliver(
+        &md.join(".Customers"),
+        "1700000001.sub",
+        &fixture("deal-original.eml"),
+    );
+    deliver(
+        &md.join(".Customers.Archive"),
+        "1700000003.deeper",
+        &fixture("html-only.eml"),
+    );
+
+    let flat = maildir(&env, &md, &[]);
+    assert_eq!(flat.code, 0, "{}", flat.stderr);
+    assert_eq!(flat.reports().len(), 1);
+    assert_eq!(names_in(&md.join(".Customers"), "new"), ["1700000001.sub"]);
+
+    let deep = maildir(&env, &md, &["--recursive"]);
+    assert_eq!(deep.code, 0, "{}", deep.stderr);
+    assert_eq!(deep.reports().len(), 2);
+    assert_eq!(
+        names_in(&md.join(".Customers"), "cur"),
+        ["1700000001.sub:2,S"]
+    );
+    assert_eq!(
+        names_in(&md.join(".Customers.Archive"), "cur"),
+        ["1700000003.deeper:2,S"]
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+}
+
+#[test]
+fn a_second_run_while_one_is_active_exits_0_at_once() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    let held = mailroom::maildir::lock(&md).expect("lock").expect("free");
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout, "");
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("another run"), "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), ["1700000001.a"]);
+    drop(held);
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), Vec::<String>::new());
+}
+
+#[test]
+fn a_vanished_file_is_not_an_error() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    // Listed, then gone when read: what another client moving it looks like.
+    std::os::unix::fs::symlink(env.path("nowhere"), md.join("new/1700000002.gone"))
+        .expect("symlink");
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.reports().len(), 1);
+    assert_eq!(summary(&r, "vanished"), 1);
+    assert_eq!(summary(&r, "failed"), 0);
+}
+
+#[test]
+fn a_temporary_failure_stays_in_new_and_exits_75() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    // Opens, then fails to read: an I/O error.
+    std::fs::create_dir(env.path("a-folder")).expect("mkdir");
+    std::os::unix::fs::symlink(env.path("a-folder"), md.join("new/1700000002.unreadable"))
+        .expect("symlink");
+    deliver(&md, "1700000003.c", &fixture("deal-original.eml"));
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    let reports = r.reports();
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports[1].status, Status::Failed);
+    assert!(reports[2].email_id.is_some(), "{:?}", reports[2]);
+    assert!(r.stderr.contains("1700000002.unreadable"), "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), ["1700000002.unreadable"]);
+    assert_eq!(summary(&r, "failed"), 1);
+}
+
+#[test]
+fn one_bad_message_in_a_batch_costs_only_itself() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    let messages = corpus_messages();
+    let names = fill_maildir(&md, &messages, 40);
+    // A message the database refuses: the batch is rolled back and filed
+    // again one message per transaction.
+    let bad = with_message_id(&fixture("support-request.eml"), "bad@test.example");
+    deliver(&md, "1700000020.M999P1.bad", &bad);
+    let init = env.run(&["emails", "list", "--json"], b"");
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON emails WHEN NEW.message_id = '<bad@test.example>'
+         BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+    )
+    .expect("trigger");
+    drop(conn);
+
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert_eq!(summary(&r, "failed"), 1, "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), ["1700000020.M999P1.bad"]);
+    assert_eq!(names_in(&md, "cur").len(), names.len());
+    assert_eq!(env.count("SELECT count(*) FROM emails"), names.len() as i64);
+    let failed: Vec<_> = r
+        .reports()
+        .into_iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("bad"),
+        "{:?}",
+        failed[0].reason
+    );
+}
+
+#[test]
+fn unparsable_mail_is_stored_and_moved() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.junk", b"\x00\x01 this is not mail at all");
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.report().status, Status::Unparsed);
+    assert_eq!(names_in(&md, "cur"), ["1700000001.junk:2,S"]);
+    assert_eq!(summary(&r, "unparsed"), 1);
+}
+
+#[test]
+fn reruns_and_redeliveries_file_nothing_twice() {
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    let messages = corpus_messages();
+    let names = fill_maildir(&md, &messages, 60);
+    let first = maildir(&env, &md, &["--keep"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(names_in(&md, "new"), names, "--keep leaves files in new/");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 60);
+
+    let second = maildir(&env, &md, &["--quiet"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.stdout, "", "--quiet prints no JSON lines");
+    assert_eq!(summary(&second, "duplicate"), 60);
+    assert_eq!(names_in(&md, "new"), Vec::<String>::new());
+    assert_eq!(names_in(&md, "cur").len(), 60);
+
+    let third = maildir(&env, &md, &[]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(third.stdout, "");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 60);
+}
+
+#[test]
+fn a_missing_maildir_is_a_temporary_failure() {
+    let env = Env::new();
+    let r = maildir(&env, &env.path("nowhere"), &[]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("nowhere"), "{}", r.stderr);
+}
+
+/// A pseudo-random number from the clock: enough to vary kill points.
+fn jitter(max: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos) % max.max(1)
+}
+
+/// Kills `mailroom maildir` with SIGKILL at varied points, `rounds` times,
+/// then lets a run finish: every message is stored exactly once and in cur/.
+fn survive_kill_9(n: usize, rounds: usize) {
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    let names = fill_maildir(&md, &corpus_messages(), n);
+    let path = md.to_str().expect("utf-8 path").to_string();
+    let mut killed_mid_run = 0;
+    for round in 0..rounds {
+        let before = names_in(&md, "cur").len();
+        let mut cmd: Command = env.command(&["maildir", "--quiet", &path]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn");
+        if round % 2 == 0 {
+            // At a random moment: startup, scanning, inside a batch.
+            std::thread::sleep(Duration::from_millis(5 + jitter(400)));
+        } else {
+            // Right after a commit, while the files are being moved.
+            let target = before + 1 + jitter(200) as usize;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while names_in(&md, "cur").len() < target
+                && Instant::now() < deadline
+                && child.try_wait().ok().flatten().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if child.try_wait().expect("wait").is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+    }
+    let moved_before_the_last_run = names_in(&md, "cur").len();
+    assert!(
+        moved_before_the_last_run > 0,
+        "no killed run got as far as a commit"
+    );
+    let started = Instant::now();
+    let r = maildir(&env, &md, &["--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert!(killed_mid_run > 0, "every run finished before its kill");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), n as i64);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT dedupe_key) FROM emails"),
+        n as i64
+    );
+    assert_eq!(names_in(&md, "new"), Vec::<String>::new());
+    let mut expected: Vec<String> = names.iter().map(|n| format!("{n}:2,S")).collect();
+    expected.sort();
+    assert_eq!(names_in(&md, "cur"), expected);
+}
+
+#[test]
+fn kill_9_at_random_points_then_rerun_stores_everything_exactly_once() {
+    survive_kill_9(2000, 6);
+}
+
+#[test]
+#[ignore = "long: 20,000 messages, 20 kills (cargo test --test maildir -- --ignored)"]
+fn kill_9_many_times_on_a_large_maildir() {
+    survive_kill_9(20_000, 20);
+}
