@@ -346,8 +346,12 @@ pub fn run(
         drop(receivers);
         drop(stop_checkpoints);
     });
+    // Leave the WAL small for the next process that opens the database
+    // (a piped delivery would otherwise re-read it).
+    let _ = store.housekeeping();
     summary.elapsed = started.elapsed();
     summary
+
 }
 
 struct Writer<'w> {
