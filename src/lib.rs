@@ -24,4 +24,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod route;
+pub mod signals;
 pub mod store;

@@ -16,7 +16,8 @@
 //!
 //! # Locking
 //!
-//! WAL mode, `busy_timeout` of 30 s, and every write in `BEGIN IMMEDIATE`:
+//! WAL mode, `busy_timeout` of 30 s (`MAILROOM_BUSY_TIMEOUT_MS` overrides
+//! it, for tests and impatient operators), and every write in `BEGIN IMMEDIATE`:
 //! a deferred transaction that upgrades to a writer fails at once under
 //! concurrent deliveries instead of waiting. Routing runs inside the same
 //! transaction, so two deliveries of one sender cannot both create it.
@@ -166,6 +167,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// How long a writer waits for another one: 30 s, or
+/// `MAILROOM_BUSY_TIMEOUT_MS` when set to a number (an unusable value is
+/// ignored rather than turned into a failure that would bounce mail).
+fn busy_timeout() -> Duration {
+    std::env::var("MAILROOM_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(30), Duration::from_millis)
+}
+
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to
     /// date.
@@ -184,7 +195,7 @@ impl Store {
     }
 
     fn setup(&mut self) -> Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(30))?;
+        self.conn.busy_timeout(busy_timeout())?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -239,7 +250,7 @@ impl Store {
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_timeout(busy_timeout())?;
         let store = Store { conn };
         if store.version()? != MIGRATIONS.len() {
             bail!(
