@@ -227,3 +227,57 @@ pub fn cannot_test(what: &str, why: &str) {
     println!("NOT TESTED here: {what}: {why}");
     eprintln!("NOT TESTED here: {what}: {why}");
 }
+
+/// Runs `cmd` with `input` as its stdin under GNU time and returns its
+/// run and its peak resident memory in bytes; `None` for the memory when
+/// `/usr/bin/time` is missing (`.ci/run` installs it).
+///
+/// Not wait4 on our own child: std spawns with vfork, so the child's peak
+/// would include this test process's memory at the time of the spawn.
+pub fn run_measuring_memory(
+    cmd: Command,
+    input: &Path,
+    scratch: &Path,
+) -> (crate::common::Run, Option<u64>) {
+    use std::process::Stdio;
+    let time = Path::new("/usr/bin/time");
+    let rss = scratch.join("measured.rss");
+    let _ = std::fs::remove_file(&rss);
+    let mut measured = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss)
+            .arg(cmd.get_program());
+        c
+    } else {
+        Command::new(cmd.get_program())
+    };
+    measured.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => measured.env(k, v),
+            None => measured.env_remove(k),
+        };
+    }
+    let out = measured
+        .stdin(Stdio::from(std::fs::File::open(input).expect("input")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
+    let run = crate::common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    // GNU time reports kilobytes; a signal death adds a line before it.
+    let peak = std::fs::read_to_string(&rss).ok().and_then(|s| {
+        s.lines()
+            .last()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    (run, peak)
+}
