@@ -3,7 +3,13 @@
 //! Everything downstream works on the owned, plain [`Email`], so the parser's
 //! borrowed types and quirks stop here.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use std::borrow::Cow;
+
+use mail_parser::{
+    Address, Encoding, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+mod quirks;
 
 /// One mailbox from an address header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -223,6 +229,8 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     let mut warnings = Vec::new();
     let trimmed = trim_long_headers(raw, &mut warnings);
     let raw: &[u8] = trimmed.as_deref().unwrap_or(raw);
+    let hidden = quirks::hide_midline_boundaries(raw);
+    let raw: &[u8] = hidden.as_ref().map_or(raw, |(copy, _)| copy.as_slice());
     let parser = MessageParser::default();
     let message = if too_many_parts(raw) {
         warnings.push(format!(
@@ -270,8 +278,13 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     let mut text = String::new();
     for part in message.text_bodies() {
         let piece = match &part.body {
-            PartType::Text(t) => std::borrow::Cow::Borrowed(t.as_ref()),
-            PartType::Html(h) => mail_parser::decoders::html::html_to_text(h).into(),
+            PartType::Text(t) => {
+                redecoded_text(raw, part).map_or(Cow::Borrowed(t.as_ref()), Cow::Owned)
+            }
+            PartType::Html(h) => {
+                let h = redecoded_text(raw, part).map_or(Cow::Borrowed(h.as_ref()), Cow::Owned);
+                mail_parser::decoders::html::html_to_text(&h).into()
+            }
             _ => continue,
         };
         if !text.is_empty() {
@@ -279,14 +292,15 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         }
         text.push_str(&piece);
     }
-    let html = message.body_html(0).and_then(|h| {
-        // body_html renders a text part as HTML when there is no HTML part;
-        // only a real HTML part counts here.
-        message
-            .html_bodies()
-            .any(|p| matches!(p.body, PartType::Html(_)))
-            .then(|| h.into_owned())
-    });
+    // body_html renders a text part as HTML when there is no HTML part;
+    // only a real HTML part counts here.
+    let html = message
+        .html_bodies()
+        .find(|p| matches!(p.body, PartType::Html(_)))
+        .and_then(|part| match &part.body {
+            PartType::Html(h) => Some(redecoded_text(raw, part).unwrap_or_else(|| h.to_string())),
+            _ => None,
+        });
     if text.trim().is_empty()
         && let Some(h) = &html
     {
@@ -297,14 +311,23 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         .attachments()
         .map(|part| {
             let content: Vec<u8> = match &part.body {
-                PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-                PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+                PartType::Text(t) | PartType::Html(t) => redecoded_text(raw, part)
+                    .map_or_else(|| t.as_bytes().to_vec(), String::into_bytes),
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    redecoded(raw, part).unwrap_or_else(|| b.to_vec())
+                }
                 // A nested message is kept whole, as it arrived.
                 PartType::Message(m) => m.raw_message().to_vec(),
                 PartType::Multipart(_) => Vec::new(),
             };
+            let mut content = content;
+            if let Some((_, p)) = &hidden
+                && part.encoding != Encoding::Base64
+            {
+                quirks::restore_bytes(&mut content, *p);
+            }
             Attachment {
-                name: part.attachment_name().map(str::to_string),
+                name: attachment_name(raw, part),
                 content_type: content_type_of(part.content_type()),
                 size: content.len(),
                 content,
@@ -312,7 +335,7 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         })
         .collect();
 
-    Some(Email {
+    let mut email = Email {
         from: mailboxes(message.from(), &mut warnings, "From"),
         to: mailboxes(message.to(), &mut warnings, "To"),
         cc: mailboxes(message.cc(), &mut warnings, "Cc"),
@@ -338,7 +361,72 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         content_type: content_type_of(message.root_part().content_type()),
         headers,
         warnings,
-    })
+    };
+    if let Some((_, p)) = hidden {
+        restore_all(&mut email, p);
+    }
+    Some(email)
+}
+
+/// Puts back every `-` hidden from the parser (quirk 1) in the text
+/// fields; attachment contents were restored as they were read.
+fn restore_all(email: &mut Email, p: u8) {
+    let fix = |s: &mut String| quirks::restore(s, p);
+    fix(&mut email.subject);
+    fix(&mut email.text);
+    email.html.iter_mut().for_each(fix);
+    for (name, value) in &mut email.headers {
+        fix(name);
+        fix(value);
+    }
+    for m in email
+        .from
+        .iter_mut()
+        .chain(&mut email.to)
+        .chain(&mut email.cc)
+        .chain(&mut email.reply_to)
+    {
+        fix(&mut m.address);
+        m.name.iter_mut().for_each(fix);
+    }
+    for a in &mut email.attachments {
+        a.name.iter_mut().for_each(fix);
+    }
+}
+
+/// The part's body decoded again when mail-parser failed on its
+/// quoted-printable (quirk 4); `None` to keep mail-parser's.
+fn redecoded(raw: &[u8], part: &MessagePart) -> Option<Vec<u8>> {
+    // On a decoding failure mail-parser resets the part's encoding to
+    // none, so the header says what it was.
+    let quoted_printable = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("quoted-printable"));
+    if !quoted_printable || !part.is_encoding_problem {
+        return None;
+    }
+    let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    Some(quirks::quoted_printable(body))
+}
+
+fn redecoded_text(raw: &[u8], part: &MessagePart) -> Option<String> {
+    let bytes = redecoded(raw, part)?;
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(quirks::decode_charset(&bytes, charset))
+}
+
+/// mail-parser's name, unless it lost a folded `filename=` (quirk 2) or
+/// cut an RFC 2231 name at an apostrophe (quirk 3): then ours, read from
+/// the part's raw header.
+fn attachment_name(raw: &[u8], part: &MessagePart) -> Option<String> {
+    let ours = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .and_then(quirks::part_name);
+    match (part.attachment_name(), ours) {
+        (_, Some(n)) if n.extended => Some(n.name),
+        (None, Some(n)) => Some(n.name),
+        (theirs, _) => theirs.map(str::to_string),
+    }
 }
 
 fn mailboxes(address: Option<&Address>, warnings: &mut Vec<String>, header: &str) -> Vec<Mailbox> {
