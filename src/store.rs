@@ -885,6 +885,24 @@ mod tests {
     }
 
     #[test]
+    fn every_commit_is_synced_to_disk() {
+        // What makes exit 0 safe: WAL with synchronous = FULL syncs the WAL
+        // at every commit, so a committed mail survives a power loss.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("d.db")).expect("open");
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(sync, 2, "synchronous = FULL");
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
     fn refuses_a_newer_database() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("new.db");
