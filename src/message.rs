@@ -110,6 +110,11 @@ const MAX_MAILBOXES: usize = 1_000;
 const MAX_REFERENCES: usize = 100;
 /// Bytes of one header value (and the subject) kept in the parsed view.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Bytes of the text body kept for routing, body rules and the stored text
+/// copy. Each copy of the body (the database binding, its record, a case
+/// description) costs its size again, so a 4 MB log pasted into a mail
+/// would cost eight times its size; the raw message keeps all of it.
+const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// MIME part delimiters and Content-Type lines: past this the body is not
 /// parsed (10,000 nested multiparts cost mail-parser ~16x their size).
 const MAX_PARTS: usize = 1_000;
@@ -305,6 +310,12 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         && let Some(h) = &html
     {
         text = mail_parser::decoders::html::html_to_text(h);
+    }
+    if cut(&mut text, MAX_TEXT_BYTES) {
+        text.shrink_to_fit();
+        warnings.push(format!(
+            "text body longer than {MAX_TEXT_BYTES} bytes: only the start was read; the raw message is stored whole"
+        ));
     }
 
     let attachments = message

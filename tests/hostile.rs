@@ -34,11 +34,14 @@ fn assert_survives(name: &str, r: &Run) {
     }
 }
 
+/// Headers with a Message-ID of their own: a repeated one would make the
+/// message a duplicate, never stored, and its memory would not count.
 fn headers(extra: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!(
         "From: Mallory <mallory@evil.example>\r\nTo: crm+case@example.com\r\n\
-         Subject: hostile\r\nMessage-ID: <{}@evil.example>\r\n{extra}",
-        extra.len()
+         Subject: hostile\r\nMessage-ID: <monster-{n}@evil.example>\r\n{extra}"
     )
 }
 
@@ -232,6 +235,13 @@ fn generated_monsters_exit_0_or_65_within_bounded_memory() {
         std::fs::write(&input, &raw).expect("write");
         let (r, peak) = run_measuring_memory(env.command(&["process"]), &input, env.dir.path());
         assert_survives(name, &r);
+        if r.code == 0 {
+            let status = r.report().status;
+            assert!(
+                status != Status::Duplicate,
+                "{name}: a duplicate stores nothing and proves nothing"
+            );
+        }
         let (Some(peak), Some(baseline)) = (peak, baseline) else {
             continue;
         };
