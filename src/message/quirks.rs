@@ -85,17 +85,23 @@ fn boundaries(raw: &[u8]) -> Vec<Vec<u8>> {
 /// A control byte that appears neither in `raw` nor, hex-escaped, as a
 /// quoted-printable `=XX` in it.
 fn free_byte(raw: &[u8]) -> Option<u8> {
-    let mut seen = [false; 256];
-    for &b in raw {
-        seen[b as usize] = true;
+    let hex = |b: u8| (b as char).to_digit(16);
+    // One pass: the bytes present, and the bytes written as `=XX`.
+    let mut used = [false; 256];
+    for (i, &b) in raw.iter().enumerate() {
+        used[b as usize] = true;
+        if b == b'='
+            && let (Some(h), Some(l)) = (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            )
+        {
+            used[(h * 16 + l) as usize] = true;
+        }
     }
-    (0x01u8..=0x08).chain(0x0e..=0x1f).find(|&b| {
-        let hex = format!("={b:02X}");
-        let escaped = raw
-            .windows(3)
-            .any(|w| w.eq_ignore_ascii_case(hex.as_bytes()));
-        !seen[b as usize] && !escaped
-    })
+    (0x01u8..=0x08)
+        .chain(0x0e..=0x1f)
+        .find(|&b| !used[b as usize])
 }
 
 /// Puts back the `-` that [`hide_midline_boundaries`] hid.
@@ -419,5 +425,8 @@ mod tests {
         restore(&mut text, p);
         assert_eq!(text.as_bytes(), raw);
         assert!(hide_midline_boundaries(b"Subject: none\r\n\r\nno -- parts").is_none());
+        // The placeholder is neither in the message nor written as =XX.
+        assert_eq!(free_byte(b"\x01 =02 =0d"), Some(0x03));
+        assert_eq!(free_byte(b"=0E"), Some(0x01));
     }
 }
