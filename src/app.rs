@@ -177,6 +177,7 @@ fn process(
     dry_run: bool,
 ) -> Result<Exit, Failure> {
     let config = load_config(cli)?;
+    let db = db_path(cli)?;
     let mut store = if dry_run {
         open_read_only(cli)?
     } else {
@@ -200,7 +201,9 @@ fn process(
                     .map(|(_, r)| r)
                     .map_err(Failure::temp)
             } else {
-                pipeline.process(&raw).map_err(Failure::temp)
+                pipeline
+                    .process(&raw)
+                    .map_err(|e| Failure::temp(e.context(format!("database `{}`", db.display()))))
             }
         });
         let report = match result {

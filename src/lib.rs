@@ -28,5 +28,6 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod route;
+pub mod signals;
 pub mod store;
 pub mod sweep;

@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() {
+    mailroom::signals::ignore_file_size_limit();
     let code = match mailroom::cli::Cli::try_parse() {
         Ok(cli) => mailroom::app::run(cli),
         Err(e) => {

@@ -3,7 +3,13 @@
 //! Everything downstream works on the owned, plain [`Email`], so the parser's
 //! borrowed types and quirks stop here.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use std::borrow::Cow;
+
+use mail_parser::{
+    Address, Encoding, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+mod quirks;
 
 /// One mailbox from an address header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,6 +58,9 @@ pub struct Email {
     pub headers: Vec<(String, String)>,
     /// `type/subtype` of the top-level part, lower-case.
     pub content_type: String,
+    /// What was left out of this parse and why (the raw message is always
+    /// stored whole).
+    pub warnings: Vec<String>,
 }
 
 impl Email {
@@ -96,6 +105,128 @@ fn starts_with_header(raw: &[u8]) -> bool {
     }
 }
 
+/// Bounds on what one message may make us hold and work through; past
+/// them, routing sees a prefix and the raw message is still stored whole.
+/// Mailboxes per address header.
+const MAX_MAILBOXES: usize = 1_000;
+/// Message-IDs in References (the first, the thread root, and the newest).
+const MAX_REFERENCES: usize = 100;
+/// Bytes of one header value (and the subject) kept in the parsed view.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Bytes of the text body kept for routing, body rules and the stored text
+/// copy. Each copy of the body (the database binding, its record, a case
+/// description) costs its size again, so a 4 MB log pasted into a mail
+/// would cost eight times its size; the raw message keeps all of it.
+const MAX_TEXT_BYTES: usize = 256 * 1024;
+/// MIME part delimiters and Content-Type lines: past this the body is not
+/// parsed (10,000 nested multiparts cost mail-parser ~16x their size).
+const MAX_PARTS: usize = 1_000;
+
+/// A copy of the message whose header fields longer than
+/// `MAX_HEADER_BYTES` are cut, or `None` when none is. mail-parser
+/// expands a header into its own structures (a 100,000-address To line
+/// costs it ~4x its size), so a monster header is cut before it sees it.
+/// References and In-Reply-To keep their first id (the thread root) and
+/// their end (the newest); other fields keep their start.
+fn trim_long_headers(raw: &[u8], warnings: &mut Vec<String>) -> Option<Vec<u8>> {
+    let end = header_end(raw);
+    let fields = header_fields(&raw[..end]);
+    if fields.iter().all(|f| f.len() <= MAX_HEADER_BYTES) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(end.min(raw.len()));
+    for field in fields {
+        if field.len() <= MAX_HEADER_BYTES {
+            out.extend_from_slice(field);
+            continue;
+        }
+        let colon = field.iter().position(|&b| b == b':').unwrap_or(0);
+        let name = String::from_utf8_lossy(&field[..colon]).trim().to_string();
+        warnings.push(format!(
+            "{name}: longer than {MAX_HEADER_BYTES} bytes; only part of it was read"
+        ));
+        let keep = MAX_HEADER_BYTES / 2;
+        let is_ids =
+            name.eq_ignore_ascii_case("references") || name.eq_ignore_ascii_case("in-reply-to");
+        let head_end = if is_ids {
+            // Up to the end of the first id.
+            field[..keep]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(colon + 1, |p| p + 1)
+        } else {
+            // Up to the last separator, so no address is cut in two.
+            field[..keep]
+                .iter()
+                .rposition(|&b| b == b',' || b == b' ' || b == b'\t')
+                .unwrap_or(keep)
+        };
+        out.extend_from_slice(&field[..head_end]);
+        if is_ids {
+            let from = field.len() - keep;
+            let tail = field[from..]
+                .iter()
+                .position(|&b| b == b'<')
+                .map_or(&field[field.len()..], |p| &field[from + p..]);
+            out.push(b' ');
+            out.extend(tail.iter().filter(|&&b| b != b'\r' && b != b'\n'));
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&raw[end..]);
+    Some(out)
+}
+
+/// Where the header section ends: the start of the blank line, or the end.
+fn header_end(raw: &[u8]) -> usize {
+    let mut at = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if line == b"\n" || line == b"\r\n" {
+            return at;
+        }
+        at += line.len();
+    }
+    raw.len()
+}
+
+/// The header section cut into fields, each with its continuation lines
+/// and line ends.
+fn header_fields(headers: &[u8]) -> Vec<&[u8]> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in headers.split_inclusive(|&b| b == b'\n') {
+        let continues = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if at > start && !continues {
+            fields.push(&headers[start..at]);
+            start = at;
+        }
+        at += line.len();
+    }
+    if at > start {
+        fields.push(&headers[start..at]);
+    }
+    fields
+}
+
+/// Counts lines that open or type a MIME part, stopping past `MAX_PARTS`.
+fn too_many_parts(raw: &[u8]) -> bool {
+    let mut count = 0;
+    for line in raw.split(|&b| b == b'\n') {
+        if line.starts_with(b"--")
+            || line
+                .get(..13)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"content-type:"))
+        {
+            count += 1;
+            if count > MAX_PARTS {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Parses one raw message. `None` means the bytes are not a mail message
 /// (they do not open with a header, or carry none of the usual ones); the
 /// caller stores them raw as `unparsed`.
@@ -103,17 +234,43 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     if !starts_with_header(raw) {
         return None;
     }
-    let mut message = MessageParser::default().parse(raw)?;
+    let mut warnings = Vec::new();
+    let trimmed = trim_long_headers(raw, &mut warnings);
+    let raw: &[u8] = trimmed.as_deref().unwrap_or(raw);
+    let hidden = quirks::hide_midline_boundaries(raw);
+    let raw: &[u8] = hidden.as_ref().map_or(raw, |(copy, _)| copy.as_slice());
+    let parser = MessageParser::default();
+    let mut message = if too_many_parts(raw) {
+        warnings.push(format!(
+            "more than {MAX_PARTS} MIME parts: only the headers were read; the raw message is stored"
+        ));
+        parser.parse_headers(raw)?
+    } else {
+        parser.parse(raw)?
+    };
     if !message
         .headers_raw()
         .any(|(name, _)| MAIL_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)))
     {
         return None;
     }
+    let mut long_headers = Vec::new();
     let headers: Vec<(String, String)> = message
         .headers_raw()
-        .map(|(name, value)| (name.to_string(), unfold(value)))
+        .map(|(name, value)| {
+            let mut value = unfold(value);
+            if cut(&mut value, MAX_HEADER_BYTES) {
+                long_headers.push(name.to_string());
+            }
+            (name.to_string(), value)
+        })
         .collect();
+    long_headers.dedup();
+    for name in long_headers {
+        warnings.push(format!(
+            "{name}: longer than {MAX_HEADER_BYTES} bytes; only the start was read"
+        ));
+    }
     let header_list = |name: &str| -> Vec<String> {
         headers
             .iter()
@@ -124,23 +281,34 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
             .collect()
     };
 
-    let mut text = message
-        .text_bodies()
-        .filter_map(|part| match &part.body {
-            PartType::Text(t) => Some(t.to_string()),
-            PartType::Html(h) => Some(mail_parser::decoders::html::html_to_text(h)),
+    // One string built in place: collecting the parts and joining them
+    // held every body twice.
+    let mut text = String::new();
+    for part in message.text_bodies() {
+        let piece = match &part.body {
+            PartType::Text(t) => {
+                redecoded_text(raw, part).map_or(Cow::Borrowed(t.as_ref()), Cow::Owned)
+            }
+            PartType::Html(h) => {
+                let h = redecoded_text(raw, part).map_or(Cow::Borrowed(h.as_ref()), Cow::Owned);
+                mail_parser::decoders::html::html_to_text(&h).into()
+            }
+            _ => continue,
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&piece);
+    }
+    // body_html renders a text part as HTML when there is no HTML part;
+    // only a real HTML part counts here.
+    let html = message
+        .html_bodies()
+        .find(|p| matches!(p.body, PartType::Html(_)))
+        .and_then(|part| match &part.body {
+            PartType::Html(h) => Some(redecoded_text(raw, part).unwrap_or_else(|| h.to_string())),
             _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let html = message.body_html(0).and_then(|h| {
-        // body_html renders a text part as HTML when there is no HTML part;
-        // only a real HTML part counts here.
-        message
-            .html_bodies()
-            .any(|p| matches!(p.body, PartType::Html(_)))
-            .then(|| h.into_owned())
-    });
+        });
     let text_from_html = !message
         .text_bodies()
         .any(|p| matches!(p.body, PartType::Text(_)))
@@ -150,22 +318,32 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     {
         text = mail_parser::decoders::html::html_to_text(h);
     }
+    if cut(&mut text, MAX_TEXT_BYTES) {
+        text.shrink_to_fit();
+        warnings.push(format!(
+            "text body longer than {MAX_TEXT_BYTES} bytes: only the start was read; the raw message is stored whole"
+        ));
+    }
 
     let mut email = Email {
-        from: mailboxes(message.from()),
-        to: mailboxes(message.to()),
-        cc: mailboxes(message.cc()),
-        reply_to: mailboxes(message.reply_to()),
-        delivered_to: header_list("Delivered-To"),
-        x_original_to: header_list("X-Original-To"),
-        subject: message.subject().unwrap_or_default().trim().to_string(),
+        from: mailboxes(message.from(), &mut warnings, "From"),
+        to: mailboxes(message.to(), &mut warnings, "To"),
+        cc: mailboxes(message.cc(), &mut warnings, "Cc"),
+        reply_to: mailboxes(message.reply_to(), &mut warnings, "Reply-To"),
+        delivered_to: capped(header_list("Delivered-To"), &mut warnings, "Delivered-To"),
+        x_original_to: capped(header_list("X-Original-To"), &mut warnings, "X-Original-To"),
+        subject: {
+            let mut subject = message.subject().unwrap_or_default().trim().to_string();
+            cut(&mut subject, MAX_HEADER_BYTES);
+            subject
+        },
         message_id: message
             .message_id()
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .map(|id| format!("<{id}>")),
-        in_reply_to: ids(message.in_reply_to()),
-        references: ids(message.references()),
+        in_reply_to: ids(message.in_reply_to(), &mut warnings, "In-Reply-To"),
+        references: ids(message.references(), &mut warnings, "References"),
         date: message.date().map(|d| d.to_rfc3339()),
         text,
         html,
@@ -174,29 +352,54 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
         attachments: Vec::new(),
         content_type: content_type_of(message.root_part().content_type()),
         headers,
+        warnings,
     };
-    email.attachments = take_attachments(&mut message);
+    email.attachments = take_attachments(&mut message, raw, hidden.as_ref().map(|(_, p)| *p));
+    if let Some((_, p)) = hidden {
+        restore_all(&mut email, p);
+    }
     Some(email)
 }
 
-/// The attachments, their decoded content moved out of the parsed message
-/// rather than copied: a 10 MB attachment is held once, not twice.
-fn take_attachments(message: &mut mail_parser::Message) -> Vec<Attachment> {
+/// The attachments. Decoded content is moved out of the parsed message
+/// rather than copied (a 10 MB attachment is held once, not twice), except
+/// where a mail-parser defect makes us decode the part again ourselves.
+/// `hidden` is the byte quirk 1 hid from the parser, to put back.
+fn take_attachments(
+    message: &mut mail_parser::Message,
+    raw: &[u8],
+    hidden: Option<u8>,
+) -> Vec<Attachment> {
     let ids = message.attachments.clone();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(part) = message.parts.get_mut(id as usize) else {
             continue;
         };
-        let name = part.attachment_name().map(str::to_string);
+        let name = attachment_name(raw, part);
         let content_type = content_type_of(part.content_type());
-        let content: Vec<u8> = match std::mem::take(&mut part.body) {
-            PartType::Text(t) | PartType::Html(t) => t.into_owned().into_bytes(),
-            PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
-            // A nested message is kept whole, as it arrived.
-            PartType::Message(m) => m.raw_message().to_vec(),
-            PartType::Multipart(_) => Vec::new(),
+        let redone = match &part.body {
+            PartType::Text(_) | PartType::Html(_) => {
+                redecoded_text(raw, part).map(String::into_bytes)
+            }
+            PartType::Binary(_) | PartType::InlineBinary(_) => redecoded(raw, part),
+            _ => None,
         };
+        let mut content: Vec<u8> = match redone {
+            Some(c) => c,
+            None => match std::mem::take(&mut part.body) {
+                PartType::Text(t) | PartType::Html(t) => t.into_owned().into_bytes(),
+                PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
+                // A nested message is kept whole, as it arrived.
+                PartType::Message(m) => m.raw_message().to_vec(),
+                PartType::Multipart(_) => Vec::new(),
+            },
+        };
+        if let Some(p) = hidden
+            && part.encoding != Encoding::Base64
+        {
+            quirks::restore_bytes(&mut content, p);
+        }
         out.push(Attachment {
             name,
             content_type,
@@ -207,25 +410,95 @@ fn take_attachments(message: &mut mail_parser::Message) -> Vec<Attachment> {
     out
 }
 
-fn mailboxes(address: Option<&Address>) -> Vec<Mailbox> {
-    address
-        .map(|a| {
-            a.iter()
-                .filter_map(|addr| {
-                    let address = addr.address.as_deref()?.trim();
-                    (!address.is_empty()).then(|| Mailbox {
-                        name: addr.name.as_deref().map(str::to_string),
-                        address: address.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// Puts back every `-` hidden from the parser (quirk 1) in the text
+/// fields; attachment contents were restored as they were read.
+fn restore_all(email: &mut Email, p: u8) {
+    let fix = |s: &mut String| quirks::restore(s, p);
+    fix(&mut email.subject);
+    fix(&mut email.text);
+    email.html.iter_mut().for_each(fix);
+    for (name, value) in &mut email.headers {
+        fix(name);
+        fix(value);
+    }
+    for m in email
+        .from
+        .iter_mut()
+        .chain(&mut email.to)
+        .chain(&mut email.cc)
+        .chain(&mut email.reply_to)
+    {
+        fix(&mut m.address);
+        m.name.iter_mut().for_each(fix);
+    }
+    for a in &mut email.attachments {
+        a.name.iter_mut().for_each(fix);
+    }
 }
 
-fn ids(value: &HeaderValue) -> Vec<String> {
+/// The part's body decoded again when mail-parser failed on its
+/// quoted-printable (quirk 4); `None` to keep mail-parser's.
+fn redecoded(raw: &[u8], part: &MessagePart) -> Option<Vec<u8>> {
+    // On a decoding failure mail-parser resets the part's encoding to
+    // none, so the header says what it was.
+    let quoted_printable = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("quoted-printable"));
+    if !quoted_printable || !part.is_encoding_problem {
+        return None;
+    }
+    let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    Some(quirks::quoted_printable(body))
+}
+
+fn redecoded_text(raw: &[u8], part: &MessagePart) -> Option<String> {
+    let bytes = redecoded(raw, part)?;
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(quirks::decode_charset(&bytes, charset))
+}
+
+/// mail-parser's name, unless it lost a folded `filename=` (quirk 2) or
+/// cut an RFC 2231 name at an apostrophe (quirk 3): then ours, read from
+/// the part's raw header.
+fn attachment_name(raw: &[u8], part: &MessagePart) -> Option<String> {
+    let ours = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .and_then(quirks::part_name);
+    match (part.attachment_name(), ours) {
+        (_, Some(n)) if n.extended => Some(n.name),
+        (None, Some(n)) => Some(n.name),
+        (theirs, _) => theirs.map(str::to_string),
+    }
+}
+
+fn mailboxes(address: Option<&Address>, warnings: &mut Vec<String>, header: &str) -> Vec<Mailbox> {
+    let all = address.map(|a| {
+        a.iter().filter_map(|addr| {
+            let address = addr.address.as_deref()?.trim();
+            (!address.is_empty()).then(|| Mailbox {
+                name: addr.name.as_deref().map(str::to_string),
+                address: address.to_string(),
+            })
+        })
+    });
+    let list: Vec<Mailbox> = all.into_iter().flatten().take(MAX_MAILBOXES + 1).collect();
+    capped(list, warnings, header)
+}
+
+/// The first `MAX_MAILBOXES`, with a warning when there were more.
+fn capped<T>(mut list: Vec<T>, warnings: &mut Vec<String>, header: &str) -> Vec<T> {
+    if list.len() > MAX_MAILBOXES {
+        list.truncate(MAX_MAILBOXES);
+        warnings.push(format!(
+            "{header}: more than {MAX_MAILBOXES} addresses; only the first {MAX_MAILBOXES} were read"
+        ));
+    }
+    list
+}
+
+fn ids(value: &HeaderValue, warnings: &mut Vec<String>, header: &str) -> Vec<String> {
     let wrap = |id: &str| format!("<{}>", id.trim());
-    match value {
+    let mut list: Vec<String> = match value {
         HeaderValue::Text(id) if !id.trim().is_empty() => vec![wrap(id)],
         HeaderValue::TextList(list) => list
             .iter()
@@ -233,7 +506,18 @@ fn ids(value: &HeaderValue) -> Vec<String> {
             .map(|id| wrap(id))
             .collect(),
         _ => Vec::new(),
+    };
+    if list.len() > MAX_REFERENCES {
+        // The thread root and the newest ids are what threading needs.
+        let newest = list.split_off(list.len() - (MAX_REFERENCES - 1));
+        list.truncate(1);
+        list.extend(newest);
+        warnings.push(format!(
+            "{header}: more than {MAX_REFERENCES} message ids; the first and the newest {} were read",
+            MAX_REFERENCES - 1
+        ));
     }
+    list
 }
 
 fn content_type_of(ct: Option<&mail_parser::ContentType>) -> String {
@@ -244,6 +528,20 @@ fn content_type_of(ct: Option<&mail_parser::ContentType>) -> String {
         },
         None => "text/plain".to_string(),
     }
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary; true if it was
+/// longer.
+fn cut(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
 }
 
 fn unfold(value: &str) -> String {
@@ -292,6 +590,53 @@ mod tests {
         let e = parse(raw).expect("parses");
         assert!(e.text.contains("Hello world"), "{:?}", e.text);
         assert!(e.html.is_some());
+    }
+
+    #[test]
+    fn monster_headers_are_cut_and_say_so() {
+        let to: Vec<String> = (0..5_000)
+            .map(|i| format!("P{i} <p{i}@x.example>"))
+            .collect();
+        let refs: Vec<String> = (0..5_000).map(|i| format!("<r{i}@x>")).collect();
+        let raw = format!(
+            "From: a@x\r\nTo: {}\r\nReferences: {}\r\nSubject: {}\r\n\r\nbody\r\n",
+            to.join(",\r\n "),
+            refs.join("\r\n "),
+            "s".repeat(100_000)
+        );
+        let e = parse(raw.as_bytes()).expect("parses");
+        assert_eq!(e.to.len(), MAX_MAILBOXES);
+        assert_eq!(e.to[0].address, "p0@x.example");
+        assert_eq!(e.references.len(), MAX_REFERENCES);
+        assert_eq!(e.references[0], "<r0@x>", "the thread root stays");
+        assert_eq!(e.references.last().map(String::as_str), Some("<r4999@x>"));
+        assert!(e.subject.len() <= MAX_HEADER_BYTES);
+        assert_eq!(e.text.trim(), "body");
+        assert!(
+            e.warnings.iter().any(|w| w.starts_with("To:")),
+            "{:?}",
+            e.warnings
+        );
+        assert!(e.warnings.iter().any(|w| w.starts_with("References:")));
+        assert!(e.warnings.iter().any(|w| w.starts_with("Subject:")));
+    }
+
+    #[test]
+    fn too_many_parts_reads_only_the_headers() {
+        let mut raw = String::from(
+            "From: a@x\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n",
+        );
+        for i in 0..=MAX_PARTS {
+            raw.push_str(&format!("--p\r\nContent-Type: text/plain\r\n\r\n{i}\r\n"));
+        }
+        let e = parse(raw.as_bytes()).expect("parses");
+        assert_eq!(e.subject, "parts");
+        assert!(e.attachments.is_empty());
+        assert!(e.warnings[0].contains("MIME parts"), "{:?}", e.warnings);
+        assert!(
+            parse(b"From: a@x\r\nSubject: few\r\n\r\n--p\r\n")
+                .is_some_and(|e| e.warnings.is_empty())
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Pipeline<'_> {
             _ => (String::new(), None),
         };
         let mut report = Report::from_plan(&plan, None, &describe);
+        report.warnings.extend(email.warnings.iter().cloned());
         report.message_id = email.message_id.clone();
         report.attachments = email
             .attachments
@@ -202,6 +203,7 @@ impl Filing<'_> {
                 let mut report =
                     Report::from_plan(&plan, Some(&applied), &|_| (String::new(), None));
                 report.email_id = Some(id);
+                report.warnings.extend(email.warnings.iter().cloned());
                 report.message_id = email.message_id.clone();
                 report.attachments = attachments.iter().map(AttachmentJson::from).collect();
                 tx.set_result(id, &report.to_json())?;

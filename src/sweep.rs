@@ -351,7 +351,6 @@ pub fn run(
     let _ = store.housekeeping();
     summary.elapsed = started.elapsed();
     summary
-
 }
 
 struct Writer<'w> {

@@ -1,0 +1,111 @@
+//! A `mailroom process` killed with SIGKILL at any moment leaves either
+//! nothing or the whole message, never a half-filed one, and a
+//! redelivery completes it.
+
+mod common;
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Env;
+use mailroom::report::Status;
+use support::{Fingerprint, message, message_with_attachments, xorshift};
+
+/// A message big enough (4 attachments of 128 KB) that filing it takes a
+/// while: the kill lands in parsing, hashing, the inserts or the commit.
+fn victim() -> Vec<u8> {
+    message_with_attachments(1, 4, 128 * 1024)
+}
+
+fn command(env: &Env, file: &std::path::Path) -> Command {
+    let mut cmd = env.command(&["process", &file.display().to_string()]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// The database after a clean run of `victim`, from `before`.
+fn reference(with_earlier_mail: bool) -> (Fingerprint, Fingerprint, Duration) {
+    let env = Env::with_example_config();
+    if with_earlier_mail {
+        env.file(&message(0));
+    }
+    let before = Fingerprint::of(&env.db);
+    let file = env.path("victim.eml");
+    std::fs::write(&file, victim()).expect("write");
+    let start = Instant::now();
+    let status = command(&env, &file).status().expect("run");
+    let took = start.elapsed();
+    assert!(status.success());
+    (before, Fingerprint::of(&env.db), took)
+}
+
+fn kill_at_random_points(runs: usize, seed: u64) {
+    let mut rng = seed;
+    let mut outcomes = [0usize; 3]; // nothing, whole, finished before the kill
+    for with_earlier_mail in [false, true] {
+        let (before, full, took) = reference(with_earlier_mail);
+        assert_ne!(before, full);
+        // Kill points spread over the whole run and a little past it.
+        let window = took.as_micros() as u64 * 6 / 5 + 1;
+        println!("a clean run takes {took:?}");
+        for _ in 0..runs / 2 {
+            rng = xorshift(rng);
+            let delay = Duration::from_micros(rng % window);
+            let env = Env::with_example_config();
+            if with_earlier_mail {
+                env.file(&message(0));
+            }
+            let file = env.path("victim.eml");
+            std::fs::write(&file, victim()).expect("write");
+            let mut child = command(&env, &file).spawn().expect("spawn");
+            std::thread::sleep(delay);
+            let killed = child.try_wait().expect("poll").is_none();
+            let _ = child.kill();
+            let _ = child.wait();
+
+            let after = Fingerprint::of(&env.db);
+            assert_eq!(after.integrity, "ok", "killed after {delay:?}");
+            assert!(
+                after == before || after == full,
+                "killed after {delay:?}: half-filed\nbefore {before:?}\nafter {after:?}\nfull {full:?}"
+            );
+            outcomes[match (killed, after == full) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, _) => 2,
+            }] += 1;
+
+            let r = env.process(&victim());
+            assert_eq!(
+                r.code, 0,
+                "redelivery after a kill at {delay:?}: {}",
+                r.stderr
+            );
+            let expected = if after == full {
+                Status::Duplicate
+            } else {
+                Status::Processed
+            };
+            assert_eq!(r.report().status, expected);
+            assert_eq!(Fingerprint::of(&env.db), full, "redelivery completes it");
+        }
+    }
+    println!(
+        "{runs} kills: {} left nothing, {} left the whole message, {} came after the exit",
+        outcomes[0], outcomes[1], outcomes[2]
+    );
+}
+
+#[test]
+fn sigkill_at_random_points_leaves_nothing_or_the_whole_message() {
+    kill_at_random_points(16, 0x5eed_0001);
+}
+
+#[test]
+#[ignore = "long: 150 kills; run by .ci/run"]
+fn sigkill_at_many_random_points_leaves_nothing_or_the_whole_message() {
+    kill_at_random_points(150, 0x5eed_0002);
+}
