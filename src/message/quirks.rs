@@ -12,6 +12,9 @@
 //!    here, leaving each invalid `=` as it is (RFC 2045 6.7, note 1).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::bytes::Regex;
 
 /// Boundaries considered when hiding mid-line occurrences.
 const MAX_BOUNDARIES: usize = 64;
@@ -25,22 +28,22 @@ pub fn hide_midline_boundaries(raw: &[u8]) -> Option<(Vec<u8>, u8)> {
     if boundaries.is_empty() {
         return None;
     }
+    // A literal search (SIMD in the regex crate) rather than a byte loop:
+    // this runs over every message, attachments included.
+    let dashes = DASHES.as_ref()?;
     let mut hits = Vec::new();
-    let mut line_start = true;
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b == b'-' && !line_start && raw.get(i + 1) == Some(&b'-') {
-            let rest = &raw[i + 2..];
-            if boundaries.iter().any(|bd| rest.starts_with(bd)) {
-                hits.push(i + 1);
-                i += 2;
-                line_start = false;
-                continue;
-            }
+    let mut from = 0;
+    while let Some(m) = dashes.find_at(raw, from) {
+        let i = m.start();
+        let line_start = i == 0 || raw[i - 1] == b'\n';
+        let rest = &raw[i + 2..];
+        if !line_start && boundaries.iter().any(|bd| rest.starts_with(bd)) {
+            hits.push(i + 1);
+            from = i + 2;
+        } else {
+            // `---boundary`: the next `--` may start at the second dash.
+            from = i + 1;
         }
-        line_start = b == b'\n';
-        i += 1;
     }
     if hits.is_empty() {
         return None;
@@ -53,17 +56,20 @@ pub fn hide_midline_boundaries(raw: &[u8]) -> Option<(Vec<u8>, u8)> {
     Some((copy, placeholder))
 }
 
+static DASHES: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("--").ok());
+static BOUNDARY_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("(?i-u)boundary=").ok());
+
 /// Every `boundary=` parameter value in the message.
 fn boundaries(raw: &[u8]) -> Vec<Vec<u8>> {
-    const KEY: &[u8] = b"boundary=";
     let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut i = 0;
-    while i + KEY.len() <= raw.len() && out.len() < MAX_BOUNDARIES {
-        if !raw[i..i + KEY.len()].eq_ignore_ascii_case(KEY) {
-            i += 1;
-            continue;
+    let Some(key) = BOUNDARY_KEY.as_ref() else {
+        return out;
+    };
+    for m in key.find_iter(raw) {
+        if out.len() >= MAX_BOUNDARIES {
+            break;
         }
-        i += KEY.len();
+        let i = m.end();
         let value: &[u8] = if raw.get(i) == Some(&b'"') {
             let rest = &raw[i + 1..];
             let end = rest.iter().position(|&b| b == b'"' || b == b'\n');
