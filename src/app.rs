@@ -21,8 +21,10 @@ use crate::store::Store;
 
 /// Runs a parsed command line; the exit code is the caller's to use.
 pub fn run(cli: Cli) -> Exit {
-    let quiet = cli.quiet;
+    // A maildir run from cron with --quiet must still say why it failed.
+    let quiet = cli.quiet && !matches!(cli.command, Command::Maildir { .. });
     match dispatch(cli) {
+
         Ok(code) => code,
         Err(f) => {
             if !quiet {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     name = "mailroom",
     version,
     about = "Files incoming email into a small CRM database by ordered YAML rules",
-    after_help = "Examples:\n  mailroom process --config rules.yaml < message.eml\n  mailroom process --recipient crm+case@example.com < message.eml\n  mailroom check --config rules.yaml\n  mailroom explain message.eml\n  mailroom records add contacts email=ann@example.org name=Ann\n  mailroom emails list --status skipped"
+    after_help = "Examples:\n  mailroom process --config rules.yaml < message.eml\n  mailroom process --recipient crm+case@example.com < message.eml\n  mailroom check --config rules.yaml\n  mailroom explain message.eml\n  mailroom records add contacts email=ann@example.org name=Ann\n  mailroom emails list --status skipped\n  mailroom maildir --quiet ~/Maildir"
 )]
 pub struct Cli {
     /// Rules file (YAML); without one the built-in default actions apply.
@@ -21,9 +21,11 @@ pub struct Cli {
     /// More on stderr: a line per message (-v), timings too (-vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Nothing on stderr; the exit code still tells.
+    /// Less output: `process` prints nothing on stderr (the exit code still
+    /// tells); `maildir` prints the summary and failures only.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -119,3 +119,13 @@ fn no_color_anywhere() {
     let r = common::run(cmd, b"");
     assert!(!r.stdout.contains('\u{1b}'));
 }
+
+#[test]
+fn maildir_quiet_still_reports_failures() {
+    let env = Env::new();
+    let missing = env.path("no-such-maildir");
+    let r = env.run(&["maildir", "--quiet", missing.to_str().unwrap_or_default()], b"");
+    assert_eq!(r.code, 75);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no-such-maildir"), "{}", r.stderr);
+}
