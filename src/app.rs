@@ -24,7 +24,6 @@ pub fn run(cli: Cli) -> Exit {
     // A maildir run from cron with --quiet must still say why it failed.
     let quiet = cli.quiet && !matches!(cli.command, Command::Maildir { .. });
     match dispatch(cli) {
-
         Ok(code) => code,
         Err(f) => {
             if !quiet {

@@ -460,26 +460,56 @@ fn case(
     if related_to.is_none() {
         related_to = plan.thread.take().map(|t| t.record_id);
     }
+    let description = ("description", email.text.trim().to_string());
+    let Some(case) = create_titled(
+        plan,
+        email,
+        rule,
+        parties,
+        store,
+        "cases",
+        Some(description),
+    )?
+    else {
+        return Ok(());
+    };
+    if let Some(old) = related_to {
+        plan.relate(case, Target::Existing(old), "related");
+    }
+    link_contact(plan, case, rule.create_contact, parties, store)
+}
+
+/// A new case or opportunity: the rule's fields, a title from the subject
+/// (and for cases a description from the body) unless the body rule gave
+/// them, the customer's email, and the body rule's lookups related. `None`
+/// when the body rule refused the mail (the plan says why).
+fn create_titled(
+    plan: &mut Plan,
+    email: &Email,
+    rule: &Rule,
+    parties: &Parties,
+    store: &dyn Lookup,
+    module: &str,
+    description: Option<(&str, String)>,
+) -> Result<Option<Target>> {
     let Some(Found {
         fields: mut f,
         lookups,
     }) = fields(plan, email, rule, store)?
     else {
-        return Ok(());
+        return Ok(None);
     };
     f.entry("title".into()).or_insert_with(|| title(email));
-    f.entry("description".into())
-        .or_insert_with(|| email.text.trim().to_string());
-    let case = plan.create(NewRecord {
-        module: "cases".into(),
+    if let Some((k, v)) = description {
+        f.entry(k.into()).or_insert(v);
+    }
+    let record = plan.create(NewRecord {
+        module: module.into(),
         email: parties.customer.clone(),
         fields: f,
     });
-    relate_lookups(plan, case, lookups);
-    if let Some(old) = related_to {
-        plan.relate(case, Target::Existing(old), "related");
-    }
-    link_contact(plan, case, rule.create_contact, parties, store)
+    relate_lookups(plan, record, lookups);
+    Ok(Some(record))
 }
 
 /// Thread evidence for a case, first hit wins: References/In-Reply-To,
@@ -577,20 +607,9 @@ fn opportunity(
             opp.id, opp.status
         ));
     }
-    let Some(Found {
-        fields: mut f,
-        lookups,
-    }) = fields(plan, email, rule, store)?
-    else {
+    let Some(opp) = create_titled(plan, email, rule, parties, store, "opportunities", None)? else {
         return Ok(());
     };
-    f.entry("title".into()).or_insert_with(|| title(email));
-    let opp = plan.create(NewRecord {
-        module: "opportunities".into(),
-        email: parties.customer.clone(),
-        fields: f,
-    });
-    relate_lookups(plan, opp, lookups);
     link_contact(plan, opp, rule.create_contact, parties, store)
 }
 

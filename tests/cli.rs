@@ -124,7 +124,10 @@ fn no_color_anywhere() {
 fn maildir_quiet_still_reports_failures() {
     let env = Env::new();
     let missing = env.path("no-such-maildir");
-    let r = env.run(&["maildir", "--quiet", missing.to_str().unwrap_or_default()], b"");
+    let r = env.run(
+        &["maildir", "--quiet", missing.to_str().unwrap_or_default()],
+        b"",
+    );
     assert_eq!(r.code, 75);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("no-such-maildir"), "{}", r.stderr);
