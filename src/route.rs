@@ -71,9 +71,10 @@ fn recipients(email: &Email, envelope: Option<&str>) -> Vec<String> {
         .chain(email.delivered_to.iter().map(String::as_str))
         .chain(email.x_original_to.iter().map(String::as_str))
         .chain(header_addrs);
+    let mut seen = std::collections::HashSet::new();
     for a in all {
         let a = address::normalize(a);
-        if !a.is_empty() && !out.contains(&a) {
+        if !a.is_empty() && seen.insert(a.clone()) {
             out.push(a);
         }
     }
