@@ -148,6 +148,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE attachments_v5 RENAME TO attachments;",
 ];
 
+/// Blobs from this size on are written in place (incremental blob I/O)
+/// instead of bound, so SQLite holds no copy of them.
+const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
+
 /// Bytes the WAL may grow to before a delivery checkpoints and truncates it.
 const WAL_SIZE_LIMIT: i64 = 4 << 20;
 
@@ -448,19 +452,34 @@ impl<'s> Tx<'s> {
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        // A zero-filled blob as the row's last column is not materialised;
-        // the message is then written into it in place. Binding it instead
-        // would copy a 10 MB message twice inside SQLite.
-        self.tx.execute(
-            "INSERT INTO messages (email_id, raw) VALUES (?1, zeroblob(?2))",
-            params![id, e.raw.len() as i64],
-        )?;
+        // A large message goes in as a zero-filled placeholder (which
+        // SQLite does not materialise when it is the row's last column) and
+        // is then written in place: binding it would copy a 10 MB message
+        // twice inside SQLite. A small one is bound, which is cheaper than
+        // opening a blob handle.
+        if e.raw.len() < IN_PLACE_BLOB_BYTES {
+            self.exec(
+                "INSERT INTO messages (email_id, raw) VALUES (?1, ?2)",
+                params![id, e.raw],
+            )?;
+        } else {
+            self.exec(
+                "INSERT INTO messages (email_id, raw) VALUES (?1, zeroblob(?2))",
+                params![id, e.raw.len() as i64],
+            )?;
+            self.write_blob("messages", "raw", id, e.raw)?;
+        }
+        Ok(id)
+    }
+
+    /// Writes `content` into the zero-filled blob of row `id`.
+    fn write_blob(&self, table: &str, column: &str, id: i64, content: &[u8]) -> Result<()> {
         let mut blob = self
             .tx
-            .blob_open(rusqlite::MAIN_DB, "messages", "raw", id, false)?;
-        std::io::Write::write_all(&mut blob, e.raw)?;
+            .blob_open(rusqlite::MAIN_DB, table, column, id, false)?;
+        std::io::Write::write_all(&mut blob, content)?;
         blob.close()?;
-        Ok(id)
+        Ok(())
     }
 
     pub fn set_result(&self, email_id: i64, json: &str) -> Result<()> {
@@ -641,17 +660,19 @@ impl<'s> Tx<'s> {
             let over = a.size as u64 > limit;
             let sha = (!over).then(|| sha256_hex(&a.content));
             if let Some(sha) = &sha {
-                let added = self.exec(
+                // Written in place when large, as the raw message is.
+                if a.content.len() < IN_PLACE_BLOB_BYTES {
+                    self.exec(
+                        "INSERT OR IGNORE INTO contents (sha256, content) VALUES (?1, ?2)",
+                        params![sha, a.content],
+                    )?;
+                } else if self.exec(
                     "INSERT OR IGNORE INTO contents (sha256, content) VALUES (?1, zeroblob(?2))",
                     params![sha, a.content.len() as i64],
-                )?;
-                if added == 1 {
+                )? == 1
+                {
                     let id = self.tx.last_insert_rowid();
-                    let mut blob =
-                        self.tx
-                            .blob_open(rusqlite::MAIN_DB, "contents", "content", id, false)?;
-                    std::io::Write::write_all(&mut blob, &a.content)?;
-                    blob.close()?;
+                    self.write_blob("contents", "content", id, &a.content)?;
                 }
             }
             let reason =
