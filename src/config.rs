@@ -107,7 +107,12 @@ impl Cases {
     /// The case number quoted in a subject, if any (first capture group
     /// that matched).
     pub fn number_in(&self, subject: &str) -> Option<i64> {
+        // No digit, no number: most subjects never need the regex compiled.
+        if !subject.bytes().any(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let caps = self.regex()?.captures(subject)?;
+
         caps.iter()
             .skip(1)
             .flatten()
