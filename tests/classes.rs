@@ -2,6 +2,7 @@
 //! forwarding confirmations.
 
 mod common;
+mod support;
 
 use common::{Env, fixture};
 use mailroom::report::Status;
@@ -135,28 +136,24 @@ fn a_list_post_is_classified_and_usable_in_rules() {
     assert_eq!(human.class.as_deref(), Some("human"));
 }
 
+/// `emails attachment ID 1 -o OUT`.
+fn export(env: &Env, id: &str, out: &std::path::Path) -> common::Run {
+    env.run(
+        &[
+            "emails",
+            "attachment",
+            id,
+            "1",
+            "-o",
+            out.to_str().unwrap_or_default(),
+        ],
+        b"",
+    )
+}
+
 /// A message with one attachment of `size` bytes (base64 encoded).
 fn with_attachment(id: &str, name: &str, content: &[u8]) -> Vec<u8> {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::with_capacity(content.len() * 4 / 3 + 4);
-    for (n, chunk) in content.chunks(3).enumerate() {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                encoded.push(B64[((v >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                encoded.push('=');
-            }
-        }
-        if n % 19 == 18 {
-            encoded.push_str("\r\n");
-        }
-    }
+    let encoded = support::base64(content);
     format!(
         "From: Ann Customer <ann@customer.example>\r\nTo: crm@example.com\r\nSubject: files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--XX--\r\n"
     )
@@ -184,17 +181,7 @@ fn attachments_are_stored_once_and_exported_byte_for_byte() {
     );
     let out = env.path("export.bin");
     let id = a.email_id.expect("id").to_string();
-    let r = env.run(
-        &[
-            "emails",
-            "attachment",
-            &id,
-            "1",
-            "-o",
-            out.to_str().unwrap_or_default(),
-        ],
-        b"",
-    );
+    let r = export(&env, &id, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(std::fs::read(&out).expect("exported"), content);
     // The stored name is never used as a path: only the requested file
@@ -250,17 +237,7 @@ fn nested_messages_and_encoded_names_are_kept() {
     );
     let out = env.path("inner.eml");
     let id = r.email_id.expect("id").to_string();
-    env.run(
-        &[
-            "emails",
-            "attachment",
-            &id,
-            "1",
-            "-o",
-            out.to_str().unwrap_or_default(),
-        ],
-        b"",
-    );
+    export(&env, &id, &out);
     let inner = std::fs::read_to_string(&out).expect("inner");
     assert!(inner.contains("Subject: The complaint") && inner.contains("Everything went wrong."));
 }

@@ -27,31 +27,10 @@ fn hostile_message() -> Vec<u8> {
          --b\r\nContent-Type: application/octet-stream\r\n\
          Content-Disposition: attachment; filename*=utf-8''%2Fetc%2Fcron.d%2F%1B%5B31mx\r\n\r\nx\r\n\
          --b--\r\n",
-        from = base64(NASTY.as_bytes()),
-        subject = base64(NASTY.as_bytes()),
+        from = support::base64_line(NASTY.as_bytes()),
+        subject = support::base64_line(NASTY.as_bytes()),
     )
     .into_bytes()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for j in 0..4 {
-            out.push(if j <= chunk.len() {
-                A[((n >> (18 - 6 * j)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 #[test]

@@ -67,10 +67,11 @@ pub fn xorshift(mut x: u64) -> u64 {
     x
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Base64 on one line (for encoded-word headers).
+pub fn base64_line(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
-    for (i, chunk) in bytes.chunks(3).enumerate() {
+    for chunk in bytes.chunks(3) {
         let b = [
             chunk[0],
             chunk.get(1).copied().unwrap_or(0),
@@ -78,17 +79,23 @@ fn base64(bytes: &[u8]) -> String {
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for j in 0..4 {
-            if j <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * j)) & 63) as usize] as char);
+            out.push(if j <= chunk.len() {
+                A[((n >> (18 - 6 * j)) & 63) as usize] as char
             } else {
-                out.push('=');
-            }
-        }
-        if i % 19 == 18 {
-            out.push_str("\r\n");
+                '='
+            });
         }
     }
-    out.push_str("\r\n");
+    out
+}
+
+/// Base64 for a MIME body: 76-character lines, each ending in CRLF.
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(57) {
+        out.push_str(&base64_line(chunk));
+        out.push_str("\r\n");
+    }
     out
 }
 
