@@ -98,21 +98,32 @@ impl Pipeline<'_> {
     /// Files one message in one transaction and returns its report. The
     /// commit is durable when this returns `Ok`.
     pub fn process(&mut self, raw: &[u8]) -> Result<Report> {
-        let sha = store::sha256_hex(raw);
-        let email = message::parse(raw);
         let filing = Filing {
             config: self.config,
             envelope: self.envelope,
             now: &self.now,
         };
+        let parsed = filing.prepare(raw)?;
         let tx = self.store.begin()?;
-        let report = filing.file_in(&tx, raw, &sha, email.as_ref())?;
+        let report = filing.file_in(&tx, raw, &parsed)?;
         tx.commit().context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
         let _ = self.store.housekeeping();
         Ok(report)
     }
+}
+
+/// A message made ready to file by [`Filing::prepare`]: everything that
+/// needs no database, so that `maildir` can do it on its parsing threads.
+#[derive(Debug)]
+pub struct Parsed {
+    /// [`store::sha256_hex`] of the raw bytes.
+    pub sha: String,
+    /// `None`: not a mail message; it is stored raw as `unparsed`.
+    pub email: Option<Box<Email>>,
+    analysis: Option<route::Analysis>,
+    headers_json: String,
 }
 
 /// What filing a message needs besides the transaction: the body of
@@ -126,15 +137,38 @@ pub struct Filing<'a> {
 }
 
 impl Filing<'_> {
+    /// Hashes, parses and analyses `raw` (see [`route::analyse`]); pure.
+    /// A parser panic must not stop a Maildir run at the same message
+    /// every minute, nor bounce a delivery for ever: such a message is
+    /// stored raw, as unparsed.
+    pub fn prepare(&self, raw: &[u8]) -> Result<Parsed> {
+        let sha = store::sha256_hex(raw);
+        let email = std::panic::catch_unwind(|| message::parse(raw).map(Box::new)).unwrap_or(None);
+        let (analysis, headers_json) = match &email {
+            Some(e) => (
+                Some(route::analyse(e, self.envelope, self.config)),
+                serde_json::to_string(&e.headers)?,
+            ),
+            None => (None, "[]".to_string()),
+        };
+        Ok(Parsed {
+            sha,
+            email,
+            analysis,
+            headers_json,
+        })
+    }
+
     /// Files one message inside the caller's transaction and returns its
-    /// report; nothing is committed. `sha` is [`store::sha256_hex`] of `raw`
-    /// and `email` is [`message::parse`] of it, computed by the caller so
-    /// that they can run on another thread.
+    /// report; nothing is committed. `parsed` is [`Filing::prepare`] of
+    /// `raw`, which the caller may have run on another thread.
     ///
     /// Earlier messages of the same transaction are seen: a second message
     /// with the same Message-ID is a duplicate, and routing finds records
     /// and threads created before it.
-    pub fn file_in(&self, tx: &Tx, raw: &[u8], sha: &str, email: Option<&Email>) -> Result<Report> {
+    pub fn file_in(&self, tx: &Tx, raw: &[u8], parsed: &Parsed) -> Result<Report> {
+        let sha = parsed.sha.as_str();
+        let email = parsed.email.as_deref();
         let key = dedupe_key(email, sha);
         let config = self.config;
         let envelope = self.envelope;
@@ -142,7 +176,7 @@ impl Filing<'_> {
         if let Some((id, json)) = tx.reader().duplicate(&key)? {
             return Ok(duplicate(id, &json));
         }
-        let report = match email {
+        let report = match email.zip(parsed.analysis.as_ref()) {
             None => {
                 let id = tx.insert_email(&NewEmail {
                     dedupe_key: &key,
@@ -168,13 +202,12 @@ impl Filing<'_> {
                 tx.set_result(id, &report.to_json())?;
                 report
             }
-            Some(email) => {
-                let plan = route::decide(email, envelope, config, &tx.reader())?;
+            Some((email, analysis)) => {
+                let plan = route::decide_analysed(email, analysis, config, &tx.reader())?;
                 let status = match plan.outcome {
                     crate::plan::Outcome::Processed => "processed",
                     crate::plan::Outcome::Skipped => "skipped",
                 };
-                let headers_json = serde_json::to_string(&email.headers)?;
                 let sender = email
                     .from
                     .first()
@@ -193,7 +226,7 @@ impl Filing<'_> {
                     class: Some(&plan.class),
                     confidential: plan.confidential,
                     envelope_recipient: envelope,
-                    headers_json: &headers_json,
+                    headers_json: &parsed.headers_json,
                     text_body: Some(&email.text),
                     raw,
                 })?;

@@ -175,6 +175,48 @@ pub fn facts(email: &Email, envelope: Option<&str>, config: &Config, class: &str
     }
 }
 
+/// What routing reads from the message and the config alone, before any
+/// lookup: its class, the values conditions test, who it is between,
+/// and what a bounce or a forwarding confirmation says. A `maildir` run
+/// computes this on its parsing threads, so the one writer only looks up.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    class: classify::Classification,
+    facts: Facts,
+    parties: Parties,
+    confidential: bool,
+    verification: Option<VerificationInfo>,
+    bounce: Option<BounceInfo>,
+}
+
+/// The [`Analysis`] of one message; pure.
+pub fn analyse(email: &Email, envelope: Option<&str>, config: &Config) -> Analysis {
+    let class = classify::classify(email);
+    let facts = facts(email, envelope, config, class.class.as_str());
+    Analysis {
+        facts,
+        parties: parties(email, envelope, config),
+        confidential: email.header("Sensitivity").is_some_and(|s| {
+            matches!(
+                s.to_ascii_lowercase().as_str(),
+                "private" | "company-confidential"
+            )
+        }),
+        verification: classify::find_verification(email).map(|v| VerificationInfo {
+            code: v.code,
+            link: v.link,
+        }),
+        bounce: (class.class == classify::Class::Bounce)
+            .then(|| classify::parse_bounce(email))
+            .flatten()
+            .map(|b| BounceInfo {
+                recipient: b.recipient,
+                status: b.status,
+            }),
+        class,
+    }
+}
+
 /// Decides what to do with one message. Errors are the store's. The plan's
 /// `trace` lists only the rule that matched; [`explain`] records every
 /// condition.
@@ -184,7 +226,23 @@ pub fn decide(
     config: &Config,
     store: &dyn Lookup,
 ) -> Result<Plan> {
-    decide_with(email, envelope, config, store, false)
+    decide_with(
+        email,
+        &analyse(email, envelope, config),
+        config,
+        store,
+        false,
+    )
+}
+
+/// [`decide`] with the message's [`analyse`] already done.
+pub fn decide_analysed(
+    email: &Email,
+    analysis: &Analysis,
+    config: &Config,
+    store: &dyn Lookup,
+) -> Result<Plan> {
+    decide_with(email, analysis, config, store, false)
 }
 
 /// [`decide`], recording each rule and condition evaluated (for `explain`
@@ -195,36 +253,32 @@ pub fn explain(
     config: &Config,
     store: &dyn Lookup,
 ) -> Result<Plan> {
-    decide_with(email, envelope, config, store, true)
+    decide_with(
+        email,
+        &analyse(email, envelope, config),
+        config,
+        store,
+        true,
+    )
 }
 
 fn decide_with(
     email: &Email,
-    envelope: Option<&str>,
+    analysis: &Analysis,
     config: &Config,
     store: &dyn Lookup,
     traced: bool,
 ) -> Result<Plan> {
-    let class = classify::classify(email);
+    let Analysis {
+        class,
+        facts,
+        parties,
+        ..
+    } = analysis;
     let mut plan = Plan::new(class.class.as_str());
-    let facts = facts(email, envelope, config, class.class.as_str());
-    let parties = parties(email, envelope, config);
-    let confidential_header = email.header("Sensitivity").is_some_and(|s| {
-        matches!(
-            s.to_ascii_lowercase().as_str(),
-            "private" | "company-confidential"
-        )
-    });
-    plan.confidential = confidential_header;
-    plan.verification = classify::find_verification(email).map(|v| VerificationInfo {
-        code: v.code,
-        link: v.link,
-    });
-    let bounce = classify::parse_bounce(email);
-    plan.bounce = bounce.as_ref().map(|b| BounceInfo {
-        recipient: b.recipient.clone(),
-        status: b.status.clone(),
-    });
+    plan.confidential = analysis.confidential;
+    plan.verification = analysis.verification.clone();
+    plan.bounce = analysis.bounce.clone();
 
     // A mailbox per record: `crm+345@` files the mail to record 345,
     // whatever the rules say.
@@ -253,7 +307,7 @@ fn decide_with(
         }
     }
 
-    let Some(rule) = first_match(&mut plan, config, &facts, traced) else {
+    let Some(rule) = first_match(&mut plan, config, facts, traced) else {
         if plan.bounce.is_some() && bounced(&mut plan, store)? {
             plan.reason = Some(
                 "no rule matched; a bounce is filed to the record of its failed recipient".into(),
@@ -292,12 +346,12 @@ fn decide_with(
         // mailer-daemon that sent it.
         Action::Archive if plan.bounce.is_some() && bounced(&mut plan, store)? => {}
         Action::Archive => archive(&mut plan, email, store)?,
-        Action::CreateCase => case(&mut plan, email, rule, config, &parties, store)?,
-        Action::CreateOpportunity => opportunity(&mut plan, email, rule, &parties, store)?,
+        Action::CreateCase => case(&mut plan, email, rule, config, parties, store)?,
+        Action::CreateOpportunity => opportunity(&mut plan, email, rule, parties, store)?,
         Action::CreateLead
         | Action::CreateContact
         | Action::CreateOrganization
-        | Action::CreateRecord => record(&mut plan, email, rule, &parties, store)?,
+        | Action::CreateRecord => record(&mut plan, email, rule, parties, store)?,
     }
     Ok(plan)
 }

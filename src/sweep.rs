@@ -12,6 +12,11 @@
 //!
 //! # Batches
 //!
+//! Moves to `cur/` run on a thread of their own, one batch at a time, as
+//! soon as the batch's commit is durable: a rename in a large `new/` costs
+//! about as much as filing the message, and the writer goes on with the
+//! next batch meanwhile.
+//!
 //! A batch ends at [`Limits::messages`] messages, [`Limits::bytes`] bytes of
 //! raw mail, or [`Limits::wait`] after it began. It is filed in one `BEGIN
 //! IMMEDIATE` transaction; if any message of it fails, or the commit does,
@@ -20,24 +25,29 @@
 //! `new/` for the next run. When the database cannot even be locked (busy
 //! past the timeout, unreadable), the run stops: the rest waits in `new/`.
 
-use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
 use crate::config::Config;
 use crate::exit::{Exit, Failure};
-use crate::maildir::{self, Moved, Scan};
-use crate::message::{self, Email};
-use crate::pipeline::Filing;
+use crate::maildir::{self, Scan};
+use crate::pipeline::{Filing, Parsed};
 use crate::report::{Report, Status};
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// The page cache a run asks for: room for a whole batch
 /// ([`Limits::bytes`]) and its indexes, so pages are written once, at
 /// commit.
 pub const CACHE_KIB: u32 = 12 << 10;
+
+/// Raw bytes read ahead by the workers and not yet taken by the writer,
+/// shared out among the workers. With a whole batch read ahead, the
+/// workers parse the next batch while the writer files and commits this
+/// one; the bound keeps memory flat however large the messages.
+const READ_AHEAD_BYTES: usize = 8 << 20;
 
 /// How often the checkpointer copies the WAL into the database: often
 /// enough that the WAL stays a few batches long.
@@ -165,17 +175,23 @@ pub trait Sink {
 
 /// A message as a worker hands it over.
 enum Loaded {
-    Message {
-        raw: Vec<u8>,
-        sha: String,
-        email: Option<Box<Email>>,
-    },
+    Message { raw: Vec<u8>, parsed: Box<Parsed> },
     Vanished,
     Failed(Failure),
 }
 
-/// Reads and parses one message file; pure but for the read.
-fn load(path: &Path, limit: u64) -> Loaded {
+impl Loaded {
+    /// The raw size, as counted against the read-ahead and batch bounds.
+    fn bytes(&self) -> usize {
+        match self {
+            Loaded::Message { raw, .. } => raw.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Reads and prepares one message file; pure but for the read.
+fn load(path: &Path, limit: u64, filing: &Filing) -> Loaded {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Vanished,
@@ -187,14 +203,13 @@ fn load(path: &Path, limit: u64) -> Loaded {
         }
     };
     match read_whole(file, &format!("`{}`", path.display()), limit) {
-        Ok(raw) => {
-            let sha = store::sha256_hex(&raw);
-            // A parser panic must not stop the run at the same message
-            // every minute: such a message is stored raw, as unparsed.
-            let email =
-                std::panic::catch_unwind(|| message::parse(&raw).map(Box::new)).unwrap_or(None);
-            Loaded::Message { raw, sha, email }
-        }
+        Ok(raw) => match filing.prepare(&raw) {
+            Ok(parsed) => Loaded::Message {
+                raw,
+                parsed: Box::new(parsed),
+            },
+            Err(e) => Loaded::Failed(Failure::temp(e.context(format!("`{}`", path.display())))),
+        },
         Err(f) => Loaded::Failed(f),
     }
 }
@@ -228,6 +243,82 @@ fn read_whole(mut file: std::fs::File, what: &str, limit: u64) -> Result<Vec<u8>
     Ok(buf)
 }
 
+/// The bytes one worker has handed over and the writer not yet taken
+/// (its share of [`READ_AHEAD_BYTES`]). Each worker has its own: a
+/// shared one could be filled by one worker's messages while the writer,
+/// which takes them in turn, waits for the other's.
+struct Budget {
+    limit: usize,
+    /// Bytes in flight, and whether the writer has stopped.
+    state: std::sync::Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            state: std::sync::Mutex::new((0, false)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until the worker is under its limit (so one message of any
+    /// size always goes through). `false` once the writer has stopped.
+    fn wait_for_room(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        while state.0 >= self.limit && !state.1 {
+            state = match self.freed.wait(state) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+        }
+        !state.1
+    }
+
+    fn take(&self, n: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 += n;
+        }
+    }
+
+    fn give_back(&self, n: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = state.0.saturating_sub(n);
+        }
+        self.freed.notify_all();
+    }
+
+    /// The writer stopped: no worker waits any longer.
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.1 = true;
+        }
+        self.freed.notify_all();
+    }
+}
+
+/// The moves of one committed batch, for the mover thread.
+type Moves = Vec<(PathBuf, PathBuf)>;
+
+/// A move that failed: the message is stored and stays in `new/`.
+type Unmoved = (PathBuf, std::io::Error);
+
+/// Moves each file of each batch it receives; what failed comes back.
+fn mover(batches: Receiver<Moves>, failures: Sender<Unmoved>) {
+    for batch in batches {
+        for (from, to) in batch {
+            if let Err(e) = maildir::move_file(&from, &to)
+                && failures.send((from, e)).is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
 /// One entry of a batch, in scan order.
 struct Item {
     index: usize,
@@ -256,8 +347,18 @@ pub fn run(
     let limit = options.config.limits.message_bytes;
     let mut summary = Summary::default();
     let checkpointer = checkpointer.filter(|_| store.set_auto_checkpoint(0).is_ok());
-    let (stop_checkpoints, stopped_checkpoints) = std::sync::mpsc::channel::<()>();
+    let (stop_checkpoints, stopped_checkpoints) = channel::<()>();
+    let (unmoved_tx, unmoved) = channel::<Unmoved>();
+    let budgets: &Vec<Budget> = &(0..workers)
+        .map(|_| Budget::new(READ_AHEAD_BYTES / workers))
+        .collect();
     std::thread::scope(|s| {
+        let moves = (!options.keep).then(|| {
+            let (tx, rx) = sync_channel::<Moves>(2);
+            let failures = unmoved_tx.clone();
+            (tx, s.spawn(move || mover(rx, failures)))
+        });
+        drop(unmoved_tx);
         if let Some(other) = checkpointer {
             s.spawn(move || {
                 // Until the writer is done; a failed checkpoint is retried
@@ -269,24 +370,43 @@ pub fn run(
                 }
             });
         }
+        // Room for a whole batch, so that reading ahead is bounded by
+        // bytes, not by count.
+        let room = options.limits.messages.div_ceil(workers).max(1);
         let mut receivers: Vec<Receiver<Loaded>> = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(64);
+            let (tx, rx): (SyncSender<Loaded>, Receiver<Loaded>) = sync_channel(room);
             receivers.push(rx);
+            let Some(budget) = budgets.get(w) else {
+                break;
+            };
             s.spawn(move || {
+                let filing = Filing {
+                    config: options.config,
+                    envelope: None,
+                    now: options.now,
+                };
                 for p in scan.messages.iter().skip(w).step_by(workers) {
-                    if tx.send(load(&scan.new_path(p), limit)).is_err() {
+                    if !budget.wait_for_room() {
+                        return; // the writer stopped
+                    }
+                    let loaded = load(&scan.new_path(p), limit, &filing);
+                    budget.take(loaded.bytes());
+                    if tx.send(loaded).is_err() {
                         return; // the writer stopped
                     }
                 }
             });
         }
+        let (moves, mover) = moves.unzip();
         let mut writer = Writer {
             scan,
             store,
             options,
             sink,
             summary: &mut summary,
+            moves,
+            unmoved: &unmoved,
         };
         let mut batch: Vec<Item> = Vec::new();
         let mut bytes = 0usize;
@@ -295,7 +415,9 @@ pub fn run(
         let mut stopped = false;
         let limits = options.limits;
         'messages: while index < total {
-            let Some(rx) = receivers.get(index % workers) else {
+            let (Some(rx), Some(budget)) =
+                (receivers.get(index % workers), budgets.get(index % workers))
+            else {
                 break;
             };
             // A batch is committed after `limits.wait` even when the next
@@ -319,9 +441,8 @@ pub fn run(
                     Err(RecvTimeoutError::Disconnected) => break 'messages,
                 }
             };
-            if let Loaded::Message { raw, .. } = &loaded {
-                bytes += raw.len();
-            }
+            budget.give_back(loaded.bytes());
+            bytes += loaded.bytes();
             if batch.is_empty() {
                 began = Instant::now();
             }
@@ -343,7 +464,14 @@ pub fn run(
         }
         writer.summary.left += (total - index) as u64;
         // Dropping the receivers stops the workers if the run stopped early.
+        budgets.iter().for_each(Budget::close);
         drop(receivers);
+        // The last moves are done before the run reports.
+        writer.moves = None;
+        if let Some(mover) = mover {
+            let _ = mover.join();
+        }
+        writer.collect_unmoved();
         drop(stop_checkpoints);
     });
     // Leave the WAL small for the next process that opens the database
@@ -359,6 +487,9 @@ struct Writer<'w> {
     options: &'w Options<'w>,
     sink: &'w mut dyn Sink,
     summary: &'w mut Summary,
+    /// To the mover thread; `None` with `--keep`.
+    moves: Option<SyncSender<Moves>>,
+    unmoved: &'w Receiver<Unmoved>,
 }
 
 impl Writer<'_> {
@@ -374,11 +505,39 @@ impl Writer<'_> {
             Some(reports) => (reports.into_iter().map(Ok).collect(), true),
             None => self.file_one_by_one(&filing, &batch),
         };
+        let mut moves = Vec::with_capacity(batch.len());
         for (item, result) in batch.iter().zip(results) {
-            self.finish(item, result);
+            self.finish(item, result, &mut moves);
         }
+        if let Some(mover) = &self.moves
+            && let Err(unsent) = mover.send(moves)
+        {
+            // The mover thread is gone (it cannot panic, but if it did):
+            // move here.
+            for (from, to) in unsent.0 {
+                if let Err(e) = maildir::move_file(&from, &to) {
+                    self.unmoved_warning(&from, &e);
+                }
+            }
+        }
+        self.collect_unmoved();
         self.sink.flush();
         go_on
+    }
+
+    /// Reports the moves that failed so far.
+    fn collect_unmoved(&mut self) {
+        while let Ok((from, e)) = self.unmoved.try_recv() {
+            self.unmoved_warning(&from, &e);
+        }
+    }
+
+    fn unmoved_warning(&mut self, from: &Path, e: &std::io::Error) {
+        self.summary.unmoved += 1;
+        self.sink.warn(&format!(
+            "stored `{}` but cannot move it to cur/: {e}",
+            from.display()
+        ));
     }
 
     /// The whole batch in one transaction; `None` if anything failed (all
@@ -388,9 +547,7 @@ impl Writer<'_> {
         let mut reports = Vec::with_capacity(batch.len());
         for item in batch {
             reports.push(match &item.loaded {
-                Loaded::Message { raw, sha, email } => {
-                    Some(filing.file_in(&tx, raw, sha, email.as_deref()).ok()?)
-                }
+                Loaded::Message { raw, parsed } => Some(filing.file_in(&tx, raw, parsed).ok()?),
                 _ => None,
             });
         }
@@ -408,7 +565,7 @@ impl Writer<'_> {
         let scan = self.scan;
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
-            let Loaded::Message { raw, sha, email } = &item.loaded else {
+            let Loaded::Message { raw, parsed } = &item.loaded else {
                 out.push(Ok(None));
                 continue;
             };
@@ -426,7 +583,7 @@ impl Writer<'_> {
                 }
             };
             let result = filing
-                .file_in(&tx, raw, sha, email.as_deref())
+                .file_in(&tx, raw, parsed)
                 .and_then(|r| tx.commit().map(|()| r))
                 .map(Some)
                 .map_err(|e| Failure::temp(e.context(what())));
@@ -435,8 +592,8 @@ impl Writer<'_> {
         (out, true)
     }
 
-    /// Moves a stored message to `cur/` and reports it.
-    fn finish(&mut self, item: &Item, result: Result<Option<Report>, Failure>) {
+    /// Reports a message and, once stored, queues its move to `cur/`.
+    fn finish(&mut self, item: &Item, result: Result<Option<Report>, Failure>, moves: &mut Moves) {
         let Some(pending) = self.scan.messages.get(item.index) else {
             return;
         };
@@ -463,18 +620,8 @@ impl Writer<'_> {
             (Loaded::Message { .. }, Ok(None)) => return,
             (Loaded::Message { .. }, Ok(Some(report))) => {
                 self.summary.count(report.status);
-                if !self.options.keep {
-                    let from = self.scan.new_path(pending);
-                    match maildir::move_file(&from, &self.scan.cur_path(pending)) {
-                        Ok(Moved::Moved) | Ok(Moved::Vanished) => {}
-                        Err(e) => {
-                            self.summary.unmoved += 1;
-                            self.sink.warn(&format!(
-                                "stored `{}` but cannot move it to cur/: {e}",
-                                from.display()
-                            ));
-                        }
-                    }
+                if self.moves.is_some() {
+                    moves.push((self.scan.new_path(pending), self.scan.cur_path(pending)));
                 }
                 report
             }

@@ -265,6 +265,78 @@ fn one_bad_message_in_a_batch_costs_only_itself() {
 }
 
 #[test]
+fn a_stored_message_that_cannot_be_moved_waits_in_new_for_the_next_run() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    deliver(&md, "1700000001.a", &fixture("support-request.eml"));
+    deliver(&md, "1700000002.b", &fixture("deal-original.eml"));
+    // A folder with something in it where the first message's move would
+    // land: the rename fails (for root too).
+    let blocker = md.join("cur/1700000001.a:2,S");
+    std::fs::create_dir_all(blocker.join("x")).expect("mkdir");
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stored `")
+            && r.stderr
+                .contains("1700000001.a` but cannot move it to cur/"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(summary(&r, "not moved"), 1, "{}", r.stderr);
+    let reports = r.reports();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.email_id.is_some()), "{reports:?}");
+    assert_eq!(names_in(&md, "new"), ["1700000001.a"]);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+
+    std::fs::remove_dir_all(&blocker).expect("rm");
+    let again = maildir(&env, &md, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(summary(&again, "duplicate"), 1, "{}", again.stderr);
+    assert_eq!(names_in(&md, "new"), Vec::<String>::new());
+    assert_eq!(
+        names_in(&md, "cur"),
+        ["1700000001.a:2,S", "1700000002.b:2,S"]
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
+#[test]
+fn messages_larger_than_the_read_ahead_are_all_filed_in_order() {
+    let env = Env::new();
+    let md = env.path("Maildir");
+    make_maildir(&md);
+    // Each is more than a worker's share of the 8 MB read-ahead, so every
+    // worker waits for the writer after each one.
+    let line = format!("{}\n", "x".repeat(75));
+    let body = line.repeat((5 << 20) / line.len());
+    let mut names = Vec::new();
+    for i in 0..6 {
+        let name = format!("{}.big{i}", 1_700_000_000 + i);
+        let raw = format!(
+            "From: a{i}@example.org\nTo: crm@example.com\nSubject: big {i}\nMessage-ID: <big{i}@example.org>\n\n{body}"
+        );
+        deliver(&md, &name, raw.as_bytes());
+        names.push(format!("{name}:2,S"));
+    }
+    let r = maildir(&env, &md, &["--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(names_in(&md, "cur"), names);
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    let ids: Vec<String> = conn
+        .prepare("SELECT message_id FROM emails ORDER BY id")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let expected: Vec<String> = (0..6).map(|i| format!("<big{i}@example.org>")).collect();
+    assert_eq!(ids, expected, "filed oldest first");
+}
+
+#[test]
 fn unparsable_mail_is_stored_and_moved() {
     let env = Env::new();
     let md = env.path("Maildir");
