@@ -153,7 +153,13 @@ const MIGRATIONS: &[&str] = &[
 const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
 
 /// Bytes the WAL may grow to before a delivery checkpoints and truncates it.
-const WAL_SIZE_LIMIT: i64 = 4 << 20;
+/// Each piped delivery first rebuilds the WAL index by reading the whole
+/// WAL, and a small message adds about 50 KB to it (a 4 KB frame for each
+/// page it touches); a checkpoint costs an fsync of the database and a
+/// truncate. At 4 MB the re-reading cost a small delivery about 1 ms on
+/// average; at 1 MB (a checkpoint every twenty or so small messages) both
+/// are a few tenths of a millisecond (`benches/pipe.py`).
+const WAL_SIZE_LIMIT: i64 = 1 << 20;
 
 pub struct Store {
     conn: Connection,

@@ -251,6 +251,38 @@ fn the_store_uses_wal_and_tracks_its_schema_version() {
 }
 
 #[test]
+fn the_wal_stays_bounded_across_many_deliveries() {
+    // Each process rebuilds the WAL index from the whole WAL when it
+    // opens, so a WAL that only grew would slow every delivery: past
+    // 1 MB a delivery checkpoints it into the database and truncates it.
+    let env = Env::with_example_config();
+    let wal = {
+        let mut p = env.db.clone().into_os_string();
+        p.push("-wal");
+        std::path::PathBuf::from(p)
+    };
+    let mut largest = 0;
+    let mut truncated = false;
+    for i in 0..60 {
+        let raw = common::with_message_id(
+            &fixture("support-request.eml"),
+            &format!("wal-{i}@customer.example"),
+        );
+        assert_eq!(env.file(&raw).status, Status::Processed);
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        largest = largest.max(size);
+        truncated |= i > 0 && size == 0;
+    }
+    assert!(largest > 0, "deliveries go through the WAL");
+    assert!(
+        largest <= (1 << 20) + (256 << 10),
+        "the WAL grew to {largest} bytes"
+    );
+    assert!(truncated, "the WAL was never checkpointed and truncated");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 60);
+}
+
+#[test]
 fn html_only_mail_is_stored_as_readable_text() {
     let env = Env::new();
     let r = env.file(&fixture("html-only.eml"));
