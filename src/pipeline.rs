@@ -109,7 +109,7 @@ impl Pipeline<'_> {
         tx.commit().context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
-        let _ = self.store.housekeeping();
+        let _ = self.store.housekeeping(true);
         Ok(report)
     }
 }

@@ -256,11 +256,7 @@ fn the_wal_stays_bounded_across_many_deliveries() {
     // opens, so a WAL that only grew would slow every delivery: past
     // 1 MB a delivery checkpoints it into the database and truncates it.
     let env = Env::with_example_config();
-    let wal = {
-        let mut p = env.db.clone().into_os_string();
-        p.push("-wal");
-        std::path::PathBuf::from(p)
-    };
+    let wal = wal_of(&env);
     let mut largest = 0;
     let mut truncated = false;
     for i in 0..60 {
@@ -269,7 +265,7 @@ fn the_wal_stays_bounded_across_many_deliveries() {
             &format!("wal-{i}@customer.example"),
         );
         assert_eq!(env.file(&raw).status, Status::Processed);
-        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let size = file_size(&wal);
         largest = largest.max(size);
         truncated |= i > 0 && size == 0;
     }
@@ -280,6 +276,41 @@ fn the_wal_stays_bounded_across_many_deliveries() {
     );
     assert!(truncated, "the WAL was never checkpointed and truncated");
     assert_eq!(env.count("SELECT count(*) FROM emails"), 60);
+}
+
+#[test]
+fn a_large_delivery_leaves_its_checkpoint_to_the_next_one() {
+    // A checkpoint's fsync and truncate cost more than the next delivery
+    // re-reading a few MB of WAL, so a delivery that alone took the WAL
+    // past 1 MB (and not past 4 MB) leaves it; the next one checkpoints.
+    let env = Env::with_example_config();
+    let wal = wal_of(&env);
+    env.file(&fixture("support-request.eml"));
+    let line = format!("{}\n", "x".repeat(75));
+    let big = format!(
+        "From: Ann <ann@customer.example>\nTo: crm@example.com\nSubject: logs\nMessage-ID: <big@customer.example>\n\n{}",
+        line.repeat(20_000)
+    );
+    env.file(big.as_bytes());
+    let after_big = file_size(&wal);
+    assert!(
+        after_big > 1 << 20 && after_big <= 4 << 20,
+        "WAL after the large delivery: {after_big} bytes"
+    );
+    let next = common::with_message_id(&fixture("deal-original.eml"), "next@customer.example");
+    env.file(&next);
+    assert_eq!(file_size(&wal), 0, "the next delivery checkpoints");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+}
+
+fn wal_of(env: &Env) -> std::path::PathBuf {
+    let mut p = env.db.clone().into_os_string();
+    p.push("-wal");
+    p.into()
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 #[test]
