@@ -325,8 +325,9 @@ fn parse_dsn(content: &[u8]) -> Option<Bounce> {
     })
 }
 
-/// Extracts the failure details of a bounce; `None` unless [`classify`] says
-/// [`Class::Bounce`]. Fields that cannot be found stay `None`.
+/// Extracts the failure details of a bounce; `None` unless `class` (what
+/// [`classify`] said of it) is [`Class::Bounce`]. Fields that cannot be
+/// found stay `None`.
 ///
 /// Sources, in order: the first `message/delivery-status` part (its first
 /// recipient block with `Action: failed`, else its first recipient block),
@@ -334,8 +335,8 @@ fn parse_dsn(content: &[u8]) -> Option<Bounce> {
 /// address(es) failed:", Postfix `<user@x>: ...`, "delivered to user@x").
 /// A permanent failure without a status code gets `5.0.0`; a `5.x.x` status
 /// without an action gets `failed`.
-pub fn parse_bounce(email: &Email) -> Option<Bounce> {
-    if classify(email).class != Class::Bounce {
+pub fn parse_bounce(email: &Email, class: Class) -> Option<Bounce> {
+    if class != Class::Bounce {
         return None;
     }
     let mut parts = email.attachments.iter().filter(|a| is_dsn_part(a));
@@ -543,7 +544,7 @@ Freight forwarding by ACME. https://shop.example/confirm?o=12345678"#;
             let c = classify(&e);
             let got = (Some(c.class), Some(c.reason.as_str()));
             assert_eq!(got, (want[0].and_then(Class::parse), want[1]), "{case}");
-            let bounce = parse_bounce(&e).is_some();
+            let bounce = parse_bounce(&e, classify(&e).class).is_some();
             assert_eq!(bounce, c.class == Class::Bounce, "{case}");
             assert_eq!(find_verification(&e), None, "{case}");
         });
@@ -633,7 +634,7 @@ Diagnostic-Code: ;"#;
     #[test]
     fn bounces() {
         each_case(BOUNCES, |want, e, case| {
-            let b = parse_bounce(&e).unwrap_or_default();
+            let b = parse_bounce(&e, classify(&e).class).unwrap_or_default();
             let got = [&b.recipient, &b.status, &b.action, &b.diagnostic].map(|f| f.as_deref());
             assert_eq!(got[..], want[..], "{case}");
         });
@@ -687,7 +688,7 @@ Please confirm forwarding of messages: https://outlook.live.com/mail/forwarding/
     fn hostile_input_never_panics() {
         let empty = Email::default();
         assert_eq!(classify(&empty).class, Class::Human);
-        assert_eq!(parse_bounce(&empty), None);
+        assert_eq!(parse_bounce(&empty, classify(&empty).class), None);
         assert_eq!(find_verification(&empty), None);
 
         let huge = "é".repeat(400_000) + "<>@;:(#\r\n\0";
@@ -703,7 +704,10 @@ Please confirm forwarding of messages: https://outlook.live.com/mail/forwarding/
         let c = classify(&e);
         assert_eq!(c.class, Class::Bounce);
         assert!(c.reason.len() < 200 && !c.reason.contains(['\r', '\n', '\0']));
-        assert_eq!(parse_bounce(&e).map(|b| b.recipient), Some(None));
+        assert_eq!(
+            parse_bounce(&e, classify(&e).class).map(|b| b.recipient),
+            Some(None)
+        );
         assert_eq!(find_verification(&e), None);
         // A DSN part larger than the scan limit is still read from its start.
         let big = format!(
@@ -711,7 +715,7 @@ Please confirm forwarding of messages: https://outlook.live.com/mail/forwarding/
             "x: é\n".repeat(70_000)
         );
         e.attachments = vec![part("message/delivery-status", big.as_bytes())];
-        let b = parse_bounce(&e).unwrap_or_default();
+        let b = parse_bounce(&e, classify(&e).class).unwrap_or_default();
         assert_eq!(b.recipient.as_deref(), Some("a@b.example"));
         let clipped = (quote("a\r\nb"), clip("éé", 3), clip("é", 1));
         assert_eq!(clipped, ("a  b".into(), "é", ""));

@@ -119,9 +119,9 @@ impl Pipeline<'_> {
 #[derive(Debug)]
 pub struct Parsed {
     /// [`store::sha256_hex`] of the raw bytes.
-    pub sha: String,
+    sha: String,
     /// `None`: not a mail message; it is stored raw as `unparsed`.
-    pub email: Option<Box<Email>>,
+    email: Option<Box<Email>>,
     analysis: Option<route::Analysis>,
     headers_json: String,
 }

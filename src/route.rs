@@ -52,6 +52,8 @@ pub trait Lookup {
 /// Who a message is between: the mailroom's addresses, the customer.
 #[derive(Debug, Clone, Default)]
 pub struct Parties {
+    /// The recipients, normalised, in routing order (see `recipients`).
+    pub recipients: Vec<String>,
     /// Virtual addresses among the recipients, envelope first.
     pub virtuals: Vec<Virtual>,
     /// The first address in From, To, Cc that is neither ours nor the
@@ -86,8 +88,8 @@ fn envelope_count(email: &Email, envelope: Option<&str>) -> usize {
 }
 
 pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Parties {
-    let rcpts = recipients(email, envelope);
-    let virtuals: Vec<Virtual> = rcpts
+    let recipients = recipients(email, envelope);
+    let virtuals: Vec<Virtual> = recipients
         .iter()
         .filter_map(|a| config.mailroom.parse(a))
         .collect();
@@ -134,6 +136,7 @@ pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Partie
         break;
     }
     Parties {
+        recipients,
         virtuals,
         customer,
         customer_name,
@@ -141,27 +144,25 @@ pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Partie
     }
 }
 
-/// The per-message values rule conditions test.
-pub fn facts(email: &Email, envelope: Option<&str>, config: &Config, class: &str) -> Facts {
+/// The per-message values rule conditions test; `parties` is
+/// [`parties`] of the same message.
+pub fn facts(email: &Email, parties: &Parties, class: &str) -> Facts {
     let addrs = |list: &[crate::message::Mailbox]| {
         list.iter()
             .map(|m| address::normalize(&m.address))
             .collect()
     };
-    let rcpts = recipients(email, envelope);
     let mut suffix: Vec<String> = Vec::new();
-    for v in rcpts.iter().filter_map(|a| config.mailroom.parse(a)) {
-        if let Some(s) = v.suffix
-            && !suffix.contains(&s)
-        {
-            suffix.push(s);
+    for s in parties.virtuals.iter().filter_map(|v| v.suffix.as_ref()) {
+        if !suffix.contains(s) {
+            suffix.push(s.clone());
         }
     }
     Facts {
         from: addrs(&email.from),
         to: addrs(&email.to),
         cc: addrs(&email.cc),
-        recipient: rcpts,
+        recipient: parties.recipients.clone(),
         suffix,
         subject: email.subject.clone(),
         body: email.text.clone(),
@@ -192,10 +193,10 @@ pub struct Analysis {
 /// The [`Analysis`] of one message; pure.
 pub fn analyse(email: &Email, envelope: Option<&str>, config: &Config) -> Analysis {
     let class = classify::classify(email);
-    let facts = facts(email, envelope, config, class.class.as_str());
+    let parties = parties(email, envelope, config);
     Analysis {
-        facts,
-        parties: parties(email, envelope, config),
+        facts: facts(email, &parties, class.class.as_str()),
+        parties,
         confidential: email.header("Sensitivity").is_some_and(|s| {
             matches!(
                 s.to_ascii_lowercase().as_str(),
@@ -206,13 +207,10 @@ pub fn analyse(email: &Email, envelope: Option<&str>, config: &Config) -> Analys
             code: v.code,
             link: v.link,
         }),
-        bounce: (class.class == classify::Class::Bounce)
-            .then(|| classify::parse_bounce(email))
-            .flatten()
-            .map(|b| BounceInfo {
-                recipient: b.recipient,
-                status: b.status,
-            }),
+        bounce: classify::parse_bounce(email, class.class).map(|b| BounceInfo {
+            recipient: b.recipient,
+            status: b.status,
+        }),
         class,
     }
 }
@@ -226,13 +224,7 @@ pub fn decide(
     config: &Config,
     store: &dyn Lookup,
 ) -> Result<Plan> {
-    decide_with(
-        email,
-        &analyse(email, envelope, config),
-        config,
-        store,
-        false,
-    )
+    decide_analysed(email, &analyse(email, envelope, config), config, store)
 }
 
 /// [`decide`] with the message's [`analyse`] already done.
@@ -926,7 +918,7 @@ mod tests {
         let c = config(HANDLE);
         let e =
             mail("From: a@b.example\nTo: crm+lead@example.com\nDelivered-To: crm+case@example.com");
-        let f = facts(&e, Some("crm+deal@example.com"), &c, "human");
+        let f = facts(&e, &parties(&e, Some("crm+deal@example.com"), &c), "human");
         assert_eq!(f.suffix, vec!["deal", "case", "lead"]);
         assert_eq!(f.recipient[0], "crm+deal@example.com");
     }
