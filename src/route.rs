@@ -39,6 +39,14 @@ pub trait Lookup {
     fn record(&self, id: i64) -> Result<Option<RecordInfo>>;
     /// Records whose primary email is `email` (normalised).
     fn by_email(&self, email: &str) -> Result<Vec<RecordInfo>>;
+    /// The oldest record of `module` whose primary email is `email`.
+    fn oldest_by_email(&self, module: &str, email: &str) -> Result<Option<RecordInfo>> {
+        Ok(self
+            .by_email(email)?
+            .into_iter()
+            .filter(|r| r.module == module)
+            .min_by_key(|r| r.id))
+    }
     /// The newest record of `module` linked to a mail with one of these
     /// Message-IDs.
     fn thread(&self, module: &str, message_ids: &[String]) -> Result<Option<RecordInfo>>;
@@ -682,10 +690,7 @@ fn link_contact(
     let Some(customer) = &parties.customer else {
         return Ok(());
     };
-    let contact = store
-        .by_email(customer)?
-        .into_iter()
-        .find(|r| r.module == "contacts");
+    let contact = store.oldest_by_email("contacts", customer)?;
     let target = match contact {
         Some(c) => {
             plan.link(Target::Existing(c.id), Op::Linked);
@@ -751,20 +756,16 @@ fn record(
         f.remove("email");
     }
     let record_email = body_email.or_else(|| parties.customer.clone());
-    if !always && let Some(e) = &record_email {
-        let existing: Vec<_> = store
-            .by_email(e)?
-            .into_iter()
-            .filter(|r| r.module == module)
-            .collect();
-        if let Some(r) = existing.first() {
-            plan.reason = Some(format!(
-                "{e} is already {} {}; mail linked to it",
-                module, r.id
-            ));
-            plan.link(Target::Existing(r.id), Op::Linked);
-            return Ok(());
-        }
+    if !always
+        && let Some(e) = &record_email
+        && let Some(r) = store.oldest_by_email(&module, e)?
+    {
+        plan.reason = Some(format!(
+            "{e} is already {} {}; mail linked to it",
+            module, r.id
+        ));
+        plan.link(Target::Existing(r.id), Op::Linked);
+        return Ok(());
     }
     if record_email.is_none() && rule.action != Action::CreateRecord && f.is_empty() {
         plan.skip("no customer address to create a record for (every address is the mailroom's or one of own_addresses)");
