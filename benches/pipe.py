@@ -2,12 +2,18 @@
 """Pipe speed: `mailroom process` against procmail delivering the same
 message to a Maildir, whole processes, many runs, medians.
 
-    cargo build --release --locked && python3 benches/pipe.py [--runs N]
+    cargo build --release --locked --bin mailroom --example pipe_floor
+    python3 benches/pipe.py [--runs N]
 
 Each run gets a message with its own Message-ID, so mailroom really files
 it (a duplicate would be cheaper). mailroom commits durably (synchronous =
 FULL, the WAL fsynced before exit 0). Peak memory (max RSS) of the 10 MB
 case comes from /usr/bin/time when it is installed.
+
+The `floor` column is examples/pipe_floor.rs: a process that stores the
+raw message in SQLite with the same durable commit and WAL policy and does
+nothing else (no configuration, parsing, routing or JSON). Its ratio to
+procmail is the least any delivery into SQLite can reach on this machine.
 """
 import argparse
 import base64
@@ -21,6 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAILROOM = os.path.join(ROOT, "target", "release", "mailroom")
+FLOOR = os.path.join(ROOT, "target", "release", "examples", "pipe_floor")
 
 
 def message(size, n):
@@ -84,19 +91,24 @@ def main():
         f.write(f"DEFAULT={maildir}/\n:0\n{maildir}/\n")
     config = os.path.join(ROOT, "rules.example.yaml")
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
-    print(f"{'message':>8} {'runs':>5} {'mailroom ms':>12} {'procmail ms':>12} {'ratio':>6}")
-    rows = []
+    floor = os.path.exists(FLOOR)
+    if not floor:
+        print("examples/pipe_floor is not built: no floor column (cargo build --release --example pipe_floor)")
+    floor_db = os.path.join(tmp, "floor.db")
+    print(f"{'message':>8} {'runs':>5} {'mailroom ms':>12} {'procmail ms':>12} {'ratio':>6} {'floor ms':>9} {'floor ratio':>11}")
     for label, size, runs in (("small", 600, args.runs), ("1 MB", 1 << 20, args.runs), ("10 MB", 10 << 20, max(10, args.runs // 4))):
-        ours, theirs = [], []
+        ours, theirs, least = [], [], []
         for n in range(runs):
             data = message(size, n)
             ours.append(timed([MAILROOM, "process", "--config", config, "--db", db], data, env))
             if procmail:
                 theirs.append(timed([procmail, "-m", rc], data, env))
+            if floor:
+                least.append(timed([FLOOR, floor_db], data, env))
         m = statistics.median(ours) * 1000
         p = statistics.median(theirs) * 1000 if theirs else float("nan")
-        rows.append((label, runs, m, p))
-        print(f"{label:>8} {runs:>5} {m:>12.2f} {p:>12.2f} {m / p if theirs else float('nan'):>6.2f}")
+        f = statistics.median(least) * 1000 if least else float("nan")
+        print(f"{label:>8} {runs:>5} {m:>12.2f} {p:>12.2f} {m / p:>6.2f} {f:>9.2f} {f / p:>11.2f}")
     big = message(10 << 20, 10**6)
     rss = max_rss_kb([MAILROOM, "process", "--config", config, "--db", db], big, env)
     if rss:
