@@ -10,17 +10,15 @@
 //! It reads the message from stdin, opens DB in WAL mode with
 //! `synchronous = FULL` (as `process` does), inserts the raw message and
 //! its SHA-256 into one table in one transaction, and checkpoints the WAL
-//! once it passes 4 MB, as `process` does after a big delivery. No
+//! by the same rule as `process` (`store::checkpoint_due`). No
 //! configuration, no parsing, no routing, no JSON: what is left is the
 //! process start, the SQLite open and the durable commit.
 
 use std::io::Read;
 
+use mailroom::store::{IN_PLACE_BLOB_BYTES, WAL_SIZE_LIMIT, checkpoint_due};
 use rusqlite::{Connection, MAIN_DB, config::DbConfig, params};
 use sha2::{Digest, Sha256};
-
-const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
-const WAL_DEFER_LIMIT: u64 = 4 << 20;
 
 fn main() -> anyhow::Result<()> {
     let db = std::env::args()
@@ -30,12 +28,15 @@ fn main() -> anyhow::Result<()> {
     std::io::stdin().lock().read_to_end(&mut raw)?;
     let sha = format!("{:x}", Sha256::digest(&raw));
 
+    let wal = format!("{db}-wal");
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let at_open = wal_size();
     let mut conn = Connection::open(&db)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -512;")?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-    conn.pragma_update(None, "journal_size_limit", 1 << 20)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL)",
     )?;
@@ -58,10 +59,7 @@ fn main() -> anyhow::Result<()> {
     }
     tx.commit()?;
 
-    let wal = std::fs::metadata(format!("{db}-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    if wal > WAL_DEFER_LIMIT {
+    if checkpoint_due(wal_size(), at_open, true) {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     }
     println!("{{\"status\":\"stored\",\"sha256\":\"{sha}\"}}");

@@ -156,7 +156,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Blobs from this size on are written in place (incremental blob I/O)
 /// instead of bound, so SQLite holds no copy of them.
-const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
+pub const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
 
 /// Bytes the WAL may grow to before a delivery checkpoints and truncates it
 /// (see [`Store::housekeeping`]). Each piped delivery first rebuilds the
@@ -166,11 +166,22 @@ const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
 /// small delivery about 1 ms on average; at 1 MB (a checkpoint every
 /// twenty or so small messages) both are a few tenths of a millisecond
 /// (`benches/pipe.py`).
-const WAL_SIZE_LIMIT: i64 = 1 << 20;
+pub const WAL_SIZE_LIMIT: i64 = 1 << 20;
 
 /// A WAL up to this size that one delivery took past `WAL_SIZE_LIMIT` is
 /// left for the next one (see [`Store::housekeeping`]).
 const WAL_DEFER_LIMIT: u64 = 4 << 20;
+
+/// Whether a delivery that found the WAL at `at_open` bytes and leaves it
+/// at `size` checkpoints it: past [`WAL_SIZE_LIMIT`], unless `defer_own`
+/// and most of it is this delivery's own, up to `WAL_DEFER_LIMIT` (see
+/// [`Store::housekeeping`]). Public for `examples/pipe_floor.rs`, which
+/// keeps the same WAL policy.
+pub fn checkpoint_due(size: u64, at_open: u64, defer_own: bool) -> bool {
+    let own = size.saturating_sub(at_open);
+    let deferred = defer_own && own > size / 2 && size <= WAL_DEFER_LIMIT;
+    size > WAL_SIZE_LIMIT as u64 && !deferred
+}
 
 pub struct Store {
     conn: Connection,
@@ -386,9 +397,7 @@ impl Store {
     pub fn housekeeping(&self, defer_own: bool) -> Result<()> {
         let Some(wal) = &self.wal else { return Ok(()) };
         let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-        let own = size.saturating_sub(self.wal_at_open);
-        let deferred = defer_own && own > size / 2 && size <= WAL_DEFER_LIMIT;
-        if size > WAL_SIZE_LIMIT as u64 && !deferred {
+        if checkpoint_due(size, self.wal_at_open, defer_own) {
             self.conn.busy_timeout(Duration::from_millis(200))?;
             let done = self
                 .conn
@@ -1020,6 +1029,15 @@ fn record_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
     })
 }
 
+/// [`Lookup::oldest_by_email`]: min(id) over the (email, module) index
+/// stops at its first entry.
+fn oldest_by_email_sql() -> String {
+    format!(
+        "SELECT {RECORD_COLS} FROM records r WHERE r.id =
+         (SELECT min(id) FROM records WHERE email = ?1 AND module = ?2)"
+    )
+}
+
 impl Lookup for Reader<'_> {
     fn record(&self, id: i64) -> Result<Option<RecordInfo>> {
         Ok(self
@@ -1046,13 +1064,9 @@ impl Lookup for Reader<'_> {
     }
 
     fn oldest_by_email(&self, module: &str, email: &str) -> Result<Option<RecordInfo>> {
-        // min(id) over the (email, module) index stops at its first entry.
         Ok(self
             .0
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLS} FROM records r WHERE r.id =
-                 (SELECT min(id) FROM records WHERE email = ?1 AND module = ?2)"
-            ))?
+            .prepare_cached(&oldest_by_email_sql())?
             .query_row([email, module], record_info)
             .optional()?)
     }
@@ -1199,9 +1213,7 @@ mod tests {
         // must search the (email, module) index, not scan by email alone.
         let plan: Vec<String> = store
             .conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT min(id) FROM records WHERE email = ?1 AND module = ?2",
-            )
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", oldest_by_email_sql()))
             .expect("explain")
             .query_map(["ann@x", "cases"], |r| r.get(3))
             .expect("plan")
@@ -1211,6 +1223,28 @@ mod tests {
             plan.iter()
                 .any(|p| p.contains("records_email_module (email=? AND module=?)")),
             "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_delivery_checkpoints_past_the_limit_unless_the_wal_is_mostly_its_own() {
+        let limit = WAL_SIZE_LIMIT as u64;
+        assert!(!checkpoint_due(limit, 0, true), "at the limit");
+        assert!(
+            checkpoint_due(limit + 1, limit - 4096, true),
+            "small delivery past it"
+        );
+        assert!(
+            !checkpoint_due(2 * limit, 0, true),
+            "own 2 MB: left to the next"
+        );
+        assert!(
+            checkpoint_due(2 * limit, 0, false),
+            "maildir does not defer"
+        );
+        assert!(
+            checkpoint_due(WAL_DEFER_LIMIT + 1, 0, true),
+            "past 4 MB: at once"
         );
     }
 
