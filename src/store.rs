@@ -287,9 +287,7 @@ impl Store {
 
     fn setup(&mut self) -> Result<()> {
         self.conn.busy_timeout(busy_timeout())?;
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let mode = self.switch_to_wal()?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch to WAL mode (got `{mode}`)");
         }
@@ -313,6 +311,33 @@ impl Store {
         // message (tests/hostile.rs measures it).
         self.conn.execute_batch("PRAGMA cache_size = -512;")?;
         self.migrate()
+    }
+
+    /// Sets WAL mode, once per database file (a WAL database stays one).
+    /// On a new file the switch takes a read lock and then upgrades it to
+    /// a write lock; SQLite refuses that upgrade at once, without the busy
+    /// wait, when another connection is doing the same, since waiting
+    /// could deadlock. So when several deliveries create the database
+    /// together, the losers wait here and try again until the busy timeout
+    /// runs out, by then seeing the winner's WAL database.
+    fn switch_to_wal(&self) -> Result<String> {
+        let deadline = std::time::Instant::now() + busy_timeout();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     fn version(&self) -> Result<usize> {
@@ -1125,6 +1150,37 @@ impl Lookup for Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sixteen connections that open one fresh database at the same moment
+    /// all get it: switching a new file to WAL upgrades a read lock to a
+    /// write lock, which SQLite refuses at once (no busy wait) when another
+    /// connection does the same, so `open` has to wait and try again.
+    #[test]
+    fn connections_racing_to_create_a_database_all_open_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..40 {
+            let path = dir.path().join(format!("race{round}.db"));
+            let barrier = std::sync::Barrier::new(16);
+            let results: Vec<Result<Store>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..16)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            Store::open(&path)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
+            });
+            for r in results {
+                let store = r.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+                assert_eq!(store.version().expect("version"), MIGRATIONS.len());
+            }
+        }
+    }
 
     #[test]
     fn upgrades_a_version_2_database() {
