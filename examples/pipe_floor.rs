@@ -9,15 +9,16 @@
 //!
 //! It reads the message from stdin, opens DB in WAL mode with
 //! `synchronous = FULL` (as `process` does), inserts the raw message and
-//! its SHA-256 into one table in one transaction, and checkpoints the WAL
-//! by the same rule as `process` (`store::checkpoint_due`). No
+//! its SHA-256 in one transaction, in rows of `store::CHUNK_BYTES` as
+//! `process` stores it, and checkpoints the WAL by the same rule as
+//! `process` (`store::checkpoint_due`). No
 //! configuration, no parsing, no routing, no JSON: what is left is the
 //! process start, the SQLite open and the durable commit.
 
 use std::io::Read;
 
-use mailroom::store::{IN_PLACE_BLOB_BYTES, WAL_SIZE_LIMIT, checkpoint_due};
-use rusqlite::{Connection, MAIN_DB, config::DbConfig, params};
+use mailroom::store::{CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due};
+use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
 
 fn main() -> anyhow::Result<()> {
@@ -38,24 +39,22 @@ fn main() -> anyhow::Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL);
+         CREATE TABLE IF NOT EXISTS floor_chunks (id INTEGER NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (id, seq));",
     )?;
 
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if raw.len() < IN_PLACE_BLOB_BYTES {
+    let (head, rest) = raw.split_at(raw.len().min(CHUNK_BYTES));
+    tx.execute(
+        "INSERT INTO floor (sha256, raw) VALUES (?1, ?2)",
+        params![sha, head],
+    )?;
+    let id = tx.last_insert_rowid();
+    for (seq, chunk) in (1_i64..).zip(rest.chunks(CHUNK_BYTES)) {
         tx.execute(
-            "INSERT INTO floor (sha256, raw) VALUES (?1, ?2)",
-            params![sha, raw],
+            "INSERT INTO floor_chunks (id, seq, raw) VALUES (?1, ?2, ?3)",
+            params![id, seq, chunk],
         )?;
-    } else {
-        tx.execute(
-            "INSERT INTO floor (sha256, raw) VALUES (?1, zeroblob(?2))",
-            params![sha, raw.len() as i64],
-        )?;
-        let id = tx.last_insert_rowid();
-        let mut blob = tx.blob_open(MAIN_DB, "floor", "raw", id, false)?;
-        std::io::Write::write_all(&mut blob, &raw)?;
-        blob.close()?;
     }
     tx.commit()?;
 

@@ -73,7 +73,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         }
         Command::Emails(cmd) => {
             let store = open_store(&cli)?;
-            browse::emails(&store, cmd).map_err(Failure::temp)
+            browse::emails(&store, cmd).map_err(browse::failure)
         }
         Command::Records(cmd) => {
             let mut store = open_store(&cli)?;

@@ -12,6 +12,7 @@ use crate::cli::{EmailsCommand, RecordsCommand};
 use crate::clock;
 use crate::config::Config;
 use crate::exit::{Exit, Failure};
+use crate::message;
 use crate::pipeline::prefix_for;
 use crate::report::{printable, table};
 use crate::store::{EmailFilter, EmailRow, Store};
@@ -194,16 +195,25 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         EmailsCommand::Attachment { id, n, output } => {
-            let Some(crate::store::AttachmentContent { name, content }) =
-                r.attachment_content(*id, *n)?
-            else {
+            let Some(found) = r.attachment_content(*id, *n)? else {
                 return Err(anyhow!("mail {id} has no attachment {n}"));
             };
-            let Some(content) = content else {
+            let name = printable(found.name.as_deref().unwrap_or("unnamed"));
+            if !found.stored {
                 return Err(anyhow!(
-                    "attachment {n} of mail {id} (`{}`) was not stored: larger than limits.attachment_bytes",
-                    printable(name.as_deref().unwrap_or("unnamed"))
+                    "attachment {n} of mail {id} (`{name}`) was not stored: larger than limits.attachment_bytes"
                 ));
+            }
+            let content = match found.copy {
+                Some(copy) => copy,
+                None => {
+                    let raw = r.raw(*id)?.unwrap_or_default();
+                    decoded_attachment(&raw, *n, found.sha256.as_deref()).map_err(|e| {
+                        anyhow::Error::new(DataError(format!(
+                            "attachment {n} of mail {id} (`{name}`): {e}"
+                        )))
+                    })?
+                }
             };
             match output {
                 // Written only where the user said; the stored name is
@@ -218,6 +228,48 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// A failure of the stored data itself, which retrying will not mend:
+/// `emails` exits 65 for it rather than 75 (see [`failure`]).
+#[derive(Debug)]
+struct DataError(String);
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// The exit code of an `emails` error: 65 for a [`DataError`], 75 (may
+/// pass later) for the rest.
+pub fn failure(error: anyhow::Error) -> Failure {
+    if error.is::<DataError>() {
+        Failure::new(Exit::DataErr, error)
+    } else {
+        Failure::temp(error)
+    }
+}
+
+/// Attachment `n` of a mail, decoded from its stored raw message and
+/// checked against the SHA-256 recorded when it was filed. Should a later
+/// mailroom number a mail's attachments differently, the one with that
+/// SHA-256 is still found; content that no longer decodes to it is an
+/// error (exit 65), never a different file.
+fn decoded_attachment(raw: &[u8], n: i64, sha256: Option<&str>) -> Result<Vec<u8>> {
+    let sha256 = sha256.ok_or_else(|| anyhow!("no SHA-256 was recorded for it"))?;
+    let mut all = message::attachments_of(raw);
+    let at = usize::try_from(n - 1).ok().filter(|&i| i < all.len());
+    let matches = |a: &message::Attachment| crate::store::sha256_hex(&a.content) == sha256;
+    let pick = at
+        .filter(|&i| matches(&all[i]))
+        .or_else(|| all.iter().position(matches))
+        .ok_or_else(|| {
+            anyhow!("the stored message no longer decodes to the content filed (SHA-256 {sha256})")
+        })?;
+    Ok(all.swap_remove(pick).content)
 }
 
 /// `key=value` arguments as a map; a bad one is a usage error.

@@ -377,6 +377,17 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     Some(email)
 }
 
+/// The attachments of a stored raw message, decoded as when it was filed
+/// (`emails attachment` exports from here: attachment content is not
+/// stored twice). Empty when the bytes do not parse.
+pub fn attachments_of(raw: &[u8]) -> Vec<Attachment> {
+    std::panic::catch_unwind(|| parse(raw))
+        .ok()
+        .flatten()
+        .map(|e| e.attachments)
+        .unwrap_or_default()
+}
+
 /// The attachments. Decoded content is moved out of the parsed message
 /// rather than copied (a 10 MB attachment is held once, not twice), except
 /// where a mail-parser defect makes us decode the part again ourselves.

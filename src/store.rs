@@ -5,15 +5,18 @@
 //!
 //! - `emails`: every message received, with its dedupe key (Message-ID, or
 //!   `sha256:<hex>` of the raw bytes when it has none), status and the JSON
-//!   result printed for it; `messages` holds each one's raw bytes.
+//!   result printed for it; `messages` holds each one's raw bytes (the
+//!   first [`CHUNK_BYTES`], the rest in `message_chunks`).
 
 //! - `records`: CRM records of every module in one table, so ids are global
 //!   across modules; `number` is `<prefix><n>` counted per module; `fields`
 //!   is a JSON object of free fields.
 //! - `email_links` (mail ↔ record) and `record_links` (record → record with
 //!   a kind: `contact`, `related`, or a body-rule lookup field).
-//! - `attachments` and `contents`: attachment metadata per mail; content stored
-//!   once per SHA-256.
+//! - `attachments`: attachment metadata per mail, with the SHA-256 of the
+//!   content. The content is not copied: it stays in the raw message and
+//!   is decoded from there on export. `contents` holds the copies that
+//!   mailroom before schema 7 made, still read for those mails.
 //!
 //! # Locking
 //!
@@ -152,11 +155,40 @@ const MIGRATIONS: &[&str] = &[
     // The new index also serves every lookup by address alone.
     "CREATE INDEX records_email_module ON records(email, module);
     DROP INDEX records_email;",
+    // 7: a large raw message continues in rows of CHUNK_BYTES, so each of
+    // its pages is written to the WAL once; older rows, whole in one blob,
+    // are read as before. Attachment content is no longer copied out of
+    // the raw message, so `attachments.sha256` no longer refers to
+    // `contents` (which keeps the copies made before).
+    "CREATE TABLE message_chunks (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        seq INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        PRIMARY KEY (email_id, seq)
+    );
+    CREATE TABLE attachments_v7 (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        position INTEGER NOT NULL,
+        name TEXT,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT,
+        stored INTEGER NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (email_id, position)
+    ) WITHOUT ROWID;
+    INSERT INTO attachments_v7 SELECT email_id, position, name, content_type, size, sha256, stored, reason FROM attachments;
+    DROP TABLE attachments;
+    ALTER TABLE attachments_v7 RENAME TO attachments;",
 ];
 
-/// Blobs from this size on are written in place (incremental blob I/O)
-/// instead of bound, so SQLite holds no copy of them.
-pub const IN_PLACE_BLOB_BYTES: usize = 64 << 10;
+/// A raw message is stored in rows of at most this many bytes: the first
+/// in `messages`, the rest in `message_chunks`. Each chunk is bound, so
+/// SQLite holds two copies of one chunk (512 KB), never of the whole
+/// message, and each page is written to the WAL once. One blob written in
+/// place (a zero-filled placeholder, then incremental blob I/O) wrote
+/// every page twice once the 512 KB page cache spilled the placeholder.
+pub const CHUNK_BYTES: usize = 256 << 10;
 
 /// Bytes the WAL may grow to before a delivery checkpoints and truncates it
 /// (see [`Store::housekeeping`]). Each piped delivery first rebuilds the
@@ -525,33 +557,25 @@ impl<'s> Tx<'s> {
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        // A large message goes in as a zero-filled placeholder (which
-        // SQLite does not materialise when it is the row's last column) and
-        // is then written in place: binding it would copy a 10 MB message
-        // twice inside SQLite. A small one is bound, which is cheaper than
-        // opening a blob handle.
-        if e.raw.len() < IN_PLACE_BLOB_BYTES {
-            self.exec(
-                "INSERT INTO messages (email_id, raw) VALUES (?1, ?2)",
-                params![id, e.raw],
-            )?;
-        } else {
-            self.exec(
-                "INSERT INTO messages (email_id, raw) VALUES (?1, zeroblob(?2))",
-                params![id, e.raw.len() as i64],
-            )?;
-            self.write_blob("messages", "raw", id, e.raw)?;
-        }
+        let (head, rest) = e.raw.split_at(e.raw.len().min(CHUNK_BYTES));
+        self.exec(
+            "INSERT INTO messages (email_id, raw) VALUES (?1, ?2)",
+            params![id, head],
+        )?;
+        self.write_chunks(
+            "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
+            id,
+            rest,
+        )?;
         Ok(id)
     }
 
-    /// Writes `content` into the zero-filled blob of row `id`.
-    fn write_blob(&self, table: &str, column: &str, id: i64, content: &[u8]) -> Result<()> {
-        let mut blob = self
-            .tx
-            .blob_open(rusqlite::MAIN_DB, table, column, id, false)?;
-        std::io::Write::write_all(&mut blob, content)?;
-        blob.close()?;
+    /// Writes what follows a blob's first [`CHUNK_BYTES`] as rows
+    /// `(id, 1, ...)`, `(id, 2, ...)` of at most `CHUNK_BYTES` each.
+    fn write_chunks(&self, sql: &str, id: i64, rest: &[u8]) -> Result<()> {
+        for (seq, chunk) in (1_i64..).zip(rest.chunks(CHUNK_BYTES)) {
+            self.exec(sql, params![id, seq, chunk])?;
+        }
         Ok(())
     }
 
@@ -720,8 +744,11 @@ impl<'s> Tx<'s> {
         Ok(applied)
     }
 
-    /// Stores the attachments of a mail; content over `limit` bytes is
-    /// listed but not kept. Identical content is kept once.
+    /// Files the attachments of a mail: name, type, size and the SHA-256
+    /// of the content, which is not copied (it is in the raw message, and
+    /// `emails attachment` decodes it from there and checks it against the
+    /// SHA-256). One over `limit` bytes is listed without a SHA-256 and
+    /// cannot be exported.
     pub fn store_attachments(
         &self,
         email_id: i64,
@@ -732,22 +759,6 @@ impl<'s> Tx<'s> {
         for (i, a) in attachments.iter().enumerate() {
             let over = a.size as u64 > limit;
             let sha = (!over).then(|| sha256_hex(&a.content));
-            if let Some(sha) = &sha {
-                // Written in place when large, as the raw message is.
-                if a.content.len() < IN_PLACE_BLOB_BYTES {
-                    self.exec(
-                        "INSERT OR IGNORE INTO contents (sha256, content) VALUES (?1, ?2)",
-                        params![sha, a.content],
-                    )?;
-                } else if self.exec(
-                    "INSERT OR IGNORE INTO contents (sha256, content) VALUES (?1, zeroblob(?2))",
-                    params![sha, a.content.len() as i64],
-                )? == 1
-                {
-                    let id = self.tx.last_insert_rowid();
-                    self.write_blob("contents", "content", id, &a.content)?;
-                }
-            }
             let reason =
                 over.then(|| format!("larger than limits.attachment_bytes ({limit} bytes)"));
             self.exec(
@@ -849,7 +860,12 @@ pub struct EmailDetail {
 #[derive(Debug, Clone)]
 pub struct AttachmentContent {
     pub name: Option<String>,
-    pub content: Option<Vec<u8>>,
+    /// False when it was over `limits.attachment_bytes`: listed only.
+    pub stored: bool,
+    pub sha256: Option<String>,
+    /// The content copied out of the raw message, for mail filed before
+    /// schema 7; newer mail's is decoded from the raw message.
+    pub copy: Option<Vec<u8>>,
 }
 
 /// Filters for `emails list`.
@@ -985,7 +1001,8 @@ impl Reader<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The content of attachment `position` (1-based) of a mail.
+    /// Attachment `position` (1-based) of a mail, with its content when
+    /// it was copied out of the raw message (mail filed before schema 7).
     pub fn attachment_content(
         &self,
         email: i64,
@@ -994,29 +1011,52 @@ impl Reader<'_> {
         Ok(self
             .0
             .query_row(
-                "SELECT a.name, b.content FROM attachments a LEFT JOIN contents b ON b.sha256 = a.sha256
-
+                "SELECT a.name, a.stored, a.sha256, b.content FROM attachments a
+                 LEFT JOIN contents b ON b.sha256 = a.sha256
                  WHERE a.email_id = ?1 AND a.position = ?2",
                 params![email, position],
                 |r| {
                     Ok(AttachmentContent {
                         name: r.get(0)?,
-                        content: r.get(1)?,
+                        stored: r.get(1)?,
+                        sha256: r.get(2)?,
+                        copy: r.get(3)?,
                     })
                 },
             )
             .optional()?)
     }
 
+    /// A mail's raw bytes, put back together from its chunks.
     pub fn raw(&self, email: i64) -> Result<Option<Vec<u8>>> {
-        Ok(self
+        let head: Option<Vec<u8>> = self
             .0
             .query_row(
                 "SELECT raw FROM messages WHERE email_id = ?1",
                 [email],
-                |r| r.get(0),
+                |r| Ok(r.get_ref(0)?.as_bytes()?.to_vec()),
             )
-            .optional()?)
+            .optional()?;
+        head.map(|head| {
+            self.append_chunks(
+                head,
+                "SELECT raw FROM message_chunks WHERE email_id = ?1 ORDER BY seq",
+                email,
+            )
+        })
+        .transpose()
+    }
+
+    /// `head` followed by the chunk rows `sql` selects for `id`, in order.
+    fn append_chunks(&self, mut head: Vec<u8>, sql: &str, id: i64) -> Result<Vec<u8>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut rows = stmt.query([id])?;
+        while let Some(row) = rows.next()? {
+            // Bytes, whether SQLite holds them as a blob or (after a
+            // hand edit) as text.
+            head.extend_from_slice(row.get_ref(0)?.as_bytes()?);
+        }
+        Ok(head)
     }
 }
 
@@ -1216,7 +1256,7 @@ mod tests {
             .expect("query")
             .expect("attachment");
         assert_eq!(
-            a.content.as_deref(),
+            a.copy.as_deref(),
             Some(&b"ABC"[..]),
             "content moved to `contents`"
         );
@@ -1229,6 +1269,61 @@ mod tests {
         let found = store.reader().by_email("a@x").expect("query");
         assert_eq!(found.len(), 1);
         assert_eq!(store.reader().attachments(1).expect("attachments").len(), 1);
+    }
+
+    /// A raw message longer than one chunk is stored in rows of
+    /// `CHUNK_BYTES` and read back whole, byte for byte; a short one is one
+    /// row, as before.
+    #[test]
+    fn a_large_raw_message_is_stored_in_chunks_and_read_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("crm.db")).expect("open");
+        let big: Vec<u8> = (0..CHUNK_BYTES * 2 + 1234)
+            .map(|i| (i * 31 % 253) as u8)
+            .collect();
+        let tx = store.begin().expect("begin");
+        let mut ids = Vec::new();
+        for (key, raw) in [("<big@x>", &big[..]), ("<small@x>", &big[..100])] {
+            ids.push(
+                tx.insert_email(&NewEmail {
+                    dedupe_key: key,
+                    message_id: Some(key),
+                    sha256: "h",
+                    received_at: "t",
+                    sender: None,
+                    subject: None,
+                    date: None,
+                    status: "processed",
+                    rule: None,
+                    action: None,
+                    class: None,
+                    confidential: false,
+                    envelope_recipient: None,
+                    headers_json: "{}",
+                    text_body: None,
+                    raw,
+                })
+                .expect("insert"),
+            );
+        }
+        tx.commit().expect("commit");
+        let r = store.reader();
+        assert_eq!(r.raw(ids[0]).expect("raw").as_deref(), Some(&big[..]));
+        assert_eq!(r.raw(ids[1]).expect("raw").as_deref(), Some(&big[..100]));
+        let chunks = |id: i64| -> Vec<(i64, i64)> {
+            let mut stmt = store
+                .conn
+                .prepare(
+                    "SELECT seq, length(raw) FROM message_chunks WHERE email_id = ?1 ORDER BY seq",
+                )
+                .expect("prepare");
+            stmt.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows")
+        };
+        assert_eq!(chunks(ids[0]), vec![(1, CHUNK_BYTES as i64), (2, 1234)]);
+        assert!(chunks(ids[1]).is_empty());
     }
 
     #[test]

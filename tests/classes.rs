@@ -160,8 +160,10 @@ fn with_attachment(id: &str, name: &str, content: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Attachment content is not copied out of the raw message: the database
+/// holds each byte once, and export decodes it from the stored message.
 #[test]
-fn attachments_are_stored_once_and_exported_byte_for_byte() {
+fn attachments_are_exported_byte_for_byte_from_the_stored_message() {
     let env = example();
     env.add("contacts", &["email=ann@customer.example"]);
     let content: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -176,8 +178,13 @@ fn attachments_are_stored_once_and_exported_byte_for_byte() {
     );
     assert_eq!(
         env.count("SELECT count(*) FROM contents"),
+        0,
+        "content is not copied out of the raw message"
+    );
+    assert_eq!(
+        env.count("SELECT count(DISTINCT sha256) FROM attachments WHERE sha256 IS NOT NULL"),
         1,
-        "identical content stored once"
+        "identical content, one SHA-256"
     );
     let out = env.path("export.bin");
     let id = a.email_id.expect("id").to_string();
@@ -212,7 +219,10 @@ fn an_attachment_over_the_limit_is_listed_not_stored() {
             .unwrap_or_default()
             .contains("attachment_bytes")
     );
-    assert_eq!(env.count("SELECT count(*) FROM contents"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM attachments WHERE sha256 IS NULL"),
+        1
+    );
     let id = r.email_id.expect("id").to_string();
     let r = env.run(&["emails", "attachment", &id, "1"], b"");
     assert_ne!(r.code, 0);
@@ -342,4 +352,55 @@ fn forwarding_confirmation_codes_are_extracted_and_listed() {
         env.file(&fixture("lead-plus-address.eml")).verification,
         None
     );
+}
+
+/// A 1 MB attachment: its message is stored in several chunk rows, and
+/// the export puts the message back together and decodes it exactly.
+#[test]
+fn a_large_attachment_is_exported_from_a_message_stored_in_chunks() {
+    let env = example();
+    let content: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 255) as u8).collect();
+    let r = env.file(&with_attachment("att-big@x", "scan.bin", &content));
+    let id = r.email_id.expect("id").to_string();
+    assert!(
+        env.count(&format!(
+            "SELECT count(*) FROM message_chunks WHERE email_id = {id}"
+        )) >= 4,
+        "a 1.3 MB message is more than four 256 KB chunks"
+    );
+    let out = env.path("scan.bin");
+    let run = export(&env, &id, &out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(&out).expect("exported"), content);
+}
+
+/// Content that no longer decodes to the SHA-256 recorded at filing is an
+/// error naming the attachment, and nothing is written: export never hands
+/// out a different file under the attachment's name.
+#[test]
+fn an_attachment_that_no_longer_matches_its_checksum_is_not_exported() {
+    let env = example();
+    let content: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let r = env.file(&with_attachment("att-x@x", "report.pdf", &content));
+    let id = r.email_id.expect("id").to_string();
+    let other = with_attachment("att-x@x", "report.pdf", b"something else entirely");
+    let conn = rusqlite::Connection::open(&env.db).expect("open db");
+    conn.execute(
+        "UPDATE messages SET raw = ?1 WHERE email_id = ?2",
+        rusqlite::params![other, id],
+    )
+    .expect("update");
+    drop(conn);
+    let out = env.path("report.pdf");
+    let run = export(&env, &id, &out);
+    assert_eq!(run.code, 65, "a data error: {}", run.stderr);
+    assert!(
+        run.stderr.contains("attachment 1 of mail")
+            && run.stderr.contains("report.pdf")
+            && run.stderr.contains("no longer decodes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!out.exists(), "nothing written");
 }

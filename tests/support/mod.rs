@@ -110,8 +110,8 @@ pub struct Fingerprint {
     pub email_links: i64,
     pub record_links: i64,
     pub attachments: i64,
-    /// Attachment contents, stored once each.
-    pub blobs: i64,
+    /// Raw-message rows past each message's first chunk.
+    pub chunks: i64,
     pub without_result: i64,
 }
 
@@ -148,7 +148,7 @@ impl Fingerprint {
             email_links: count("SELECT count(*) FROM email_links"),
             record_links: count("SELECT count(*) FROM record_links"),
             attachments: count("SELECT count(*) FROM attachments"),
-            blobs: count("SELECT count(*) FROM contents"),
+            chunks: count("SELECT count(*) FROM message_chunks"),
             without_result: count(
                 "SELECT count(*) FROM emails e WHERE e.result = '{}'
                  OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.email_id = e.id)",
@@ -164,7 +164,7 @@ impl Fingerprint {
             email_links: 0,
             record_links: 0,
             attachments: 0,
-            blobs: 0,
+            chunks: 0,
             without_result: 0,
         }
     }
