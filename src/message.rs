@@ -211,9 +211,15 @@ fn header_fields(headers: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Counts lines that open or type a MIME part, stopping past `MAX_PARTS`.
+/// Line starts are found with memchr: a byte-at-a-time split took a tenth
+/// of a 10 MB delivery's CPU.
 fn too_many_parts(raw: &[u8]) -> bool {
     let mut count = 0;
-    for line in raw.split(|&b| b == b'\n') {
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', raw).map(|i| i + 1));
+    for start in starts {
+        // The rest of the message from the line's start: the prefixes
+        // checked hold no newline, so they match only within the line.
+        let line = &raw[start..];
         if line.starts_with(b"--")
             || line
                 .get(..13)
