@@ -11,13 +11,15 @@
 //! `synchronous = FULL` (as `process` does), inserts the raw message and
 //! its SHA-256 in one transaction, in rows of `store::CHUNK_BYTES` as
 //! `process` stores it, and checkpoints the WAL by the same rule as
-//! `process` (`store::checkpoint_due`). No
+//! `process` (`store::checkpoint_due`); a large message's WAL write-out is
+//! started before the commit, as `process` starts it
+//! (`store::start_writeback`). No
 //! configuration, no parsing, no routing, no JSON: what is left is the
 //! process start, the SQLite open and the durable commit.
 
 use std::io::Read;
 
-use mailroom::store::{CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due};
+use mailroom::store::{CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due, start_writeback};
 use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +57,11 @@ fn main() -> anyhow::Result<()> {
             "INSERT INTO floor_chunks (id, seq, raw) VALUES (?1, ?2, ?3)",
             params![id, seq, chunk],
         )?;
+    }
+    // As `process` does for a large message: start the WAL's write-out
+    // before the commit's fsync waits for it.
+    if raw.len() >= mailroom::pipeline::OVERLAP_BYTES {
+        start_writeback(std::path::Path::new(&wal));
     }
     tx.commit()?;
 

@@ -256,6 +256,15 @@ pub struct NewEmail<'a> {
     pub headers_json: &'a str,
     pub text_body: Option<&'a str>,
     pub raw: &'a [u8],
+    /// `raw` already written by [`Tx::stage_raw`]: the row takes the id it
+    /// was written under, and `raw` is not written again.
+    pub staged: Option<&'a StagedRaw>,
+}
+
+/// A raw message written ahead of its `emails` row by [`Tx::stage_raw`].
+#[derive(Debug)]
+pub struct StagedRaw {
+    id: i64,
 }
 
 /// An attachment as stored: `stored` false when it was over the limit.
@@ -266,6 +275,26 @@ pub struct StoredAttachment {
     pub size: usize,
     pub stored: bool,
     pub reason: Option<String>,
+}
+
+/// Starts writing `file`'s dirty pages to disk without waiting for them
+/// (Linux `sync_file_range`), so that a later fsync, which must wait,
+/// finds most of them already written: `process` calls it on the WAL once
+/// a large message is in it and before the parse is done. Only a hint: it
+/// changes nothing about durability, and a failure is ignored. Public for
+/// `examples/pipe_floor.rs`.
+pub fn start_writeback(file: &Path) {
+    #[cfg(target_os = "linux")]
+    if let Ok(f) = std::fs::File::open(file) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor stays open for the whole call, which only
+        // starts write-out of the file's pages.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 fn wal_path(db: &Path) -> std::path::PathBuf {
@@ -490,6 +519,17 @@ impl Store {
             .context("checkpoint failed")
     }
 
+    /// [`start_writeback`] of this database's WAL, as a function another
+    /// borrow of the store (a transaction) can call.
+    pub fn writeback_hint(&self) -> impl FnOnce() + Send + 'static {
+        let wal = self.wal.clone();
+        move || {
+            if let Some(wal) = wal {
+                start_writeback(&wal);
+            }
+        }
+    }
+
     /// Starts a write transaction, waiting up to the busy timeout.
     pub fn begin(&mut self) -> Result<Tx<'_>> {
         let tx = self
@@ -534,10 +574,12 @@ impl<'s> Tx<'s> {
     }
 
     pub fn insert_email(&self, e: &NewEmail) -> Result<i64> {
+        // A NULL id takes the next one; a staged message's is the id its
+        // raw bytes were written under.
         self.exec(
-            "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
+            "INSERT INTO emails (id, dedupe_key, message_id, sha256, received_at, sender, subject, date,
                 status, rule, action, class, confidential, envelope_recipient, headers, text_body, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, x'')",
+             VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, x'')",
             params![
                 e.dedupe_key,
                 e.message_id,
@@ -554,10 +596,36 @@ impl<'s> Tx<'s> {
                 e.envelope_recipient,
                 e.headers_json,
                 e.text_body,
+                e.staged.map(|s| s.id),
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        let (head, rest) = e.raw.split_at(e.raw.len().min(CHUNK_BYTES));
+        if e.staged.is_none() {
+            self.write_raw(id, e.raw)?;
+        }
+        Ok(id)
+    }
+
+    /// Writes a raw message before its `emails` row exists, under the id
+    /// that row will take (the next one: this transaction holds the write
+    /// lock), so that `process` can write a large message while another
+    /// thread parses it. The row must then be inserted with
+    /// [`NewEmail::staged`] in the same transaction; its foreign keys are
+    /// checked at commit, and a transaction that does not insert it must
+    /// be rolled back.
+    pub fn stage_raw(&self, raw: &[u8]) -> Result<StagedRaw> {
+        self.tx.pragma_update(None, "defer_foreign_keys", true)?;
+        let id: i64 = self.row("SELECT coalesce(max(id), 0) + 1 FROM emails", [], |r| {
+            r.get(0)
+        })?;
+        self.write_raw(id, raw)?;
+        Ok(StagedRaw { id })
+    }
+
+    /// Writes mail `id`'s raw bytes: the first [`CHUNK_BYTES`] in
+    /// `messages`, the rest in `message_chunks`.
+    fn write_raw(&self, id: i64, raw: &[u8]) -> Result<()> {
+        let (head, rest) = raw.split_at(raw.len().min(CHUNK_BYTES));
         self.exec(
             "INSERT INTO messages (email_id, raw) VALUES (?1, ?2)",
             params![id, head],
@@ -566,8 +634,7 @@ impl<'s> Tx<'s> {
             "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
             id,
             rest,
-        )?;
-        Ok(id)
+        )
     }
 
     /// Writes what follows a blob's first [`CHUNK_BYTES`] as rows
@@ -1302,6 +1369,7 @@ mod tests {
                     headers_json: "{}",
                     text_body: None,
                     raw,
+                    staged: None,
                 })
                 .expect("insert"),
             );

@@ -547,7 +547,9 @@ impl Writer<'_> {
         let mut reports = Vec::with_capacity(batch.len());
         for item in batch {
             reports.push(match &item.loaded {
-                Loaded::Message { raw, parsed } => Some(filing.file_in(&tx, raw, parsed).ok()?),
+                Loaded::Message { raw, parsed } => {
+                    Some(filing.file_in(&tx, raw, parsed, None).ok()?)
+                }
                 _ => None,
             });
         }
@@ -583,7 +585,7 @@ impl Writer<'_> {
                 }
             };
             let result = filing
-                .file_in(&tx, raw, parsed)
+                .file_in(&tx, raw, parsed, None)
                 .and_then(|r| tx.commit().map(|()| r))
                 .map(Some)
                 .map_err(|e| Failure::temp(e.context(what())));

@@ -303,6 +303,73 @@ fn a_large_delivery_leaves_its_checkpoint_to_the_next_one() {
     assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
 }
 
+/// The raw bytes of mail `id` as the database holds them, put together
+/// with SQL from `messages` and `message_chunks` (not through mailroom).
+fn stored_raw(env: &Env, id: i64) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(&env.db).expect("db");
+    let mut raw: Vec<u8> = conn
+        .query_row("SELECT raw FROM messages WHERE email_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("head");
+    let mut stmt = conn
+        .prepare("SELECT raw FROM message_chunks WHERE email_id = ?1 ORDER BY seq")
+        .expect("prepare");
+    let chunks = stmt
+        .query_map([id], |r| r.get::<_, Vec<u8>>(0))
+        .expect("chunks");
+    for chunk in chunks {
+        raw.extend(chunk.expect("chunk"));
+    }
+    raw
+}
+
+/// A message of 1 MB or more is written while it is parsed, under the id
+/// its mail row then takes: after other mail, as mail and as bytes that
+/// are not mail, it is stored whole under its own id, with every foreign
+/// key satisfied, and a second delivery is a duplicate that leaves no
+/// second copy behind.
+#[test]
+fn large_messages_written_while_parsed_are_filed_once_under_their_own_id() {
+    let env = Env::with_example_config();
+    let small = env.file(&fixture("support-request.eml"));
+    assert_eq!(small.email_id, Some(1));
+    let line = format!("{}\n", "y".repeat(75));
+    let big = format!(
+        "From: Ann <ann@customer.example>\nTo: crm+case@example.com\nSubject: logs\nMessage-ID: <big-staged@customer.example>\n\n{}",
+        line.repeat(20_000)
+    )
+    .into_bytes();
+    assert!(big.len() >= mailroom::pipeline::OVERLAP_BYTES);
+    let first = env.file(&big);
+    assert_eq!(first.status, Status::Processed);
+    assert_eq!(first.email_id, Some(2));
+    assert_eq!(stored_raw(&env, 2), big);
+
+    let again = env.file(&big);
+    assert_eq!(again.status, Status::Duplicate);
+    assert_eq!(again.email_id, Some(2));
+
+    let mut not_mail = vec![0u8; 1 << 20];
+    not_mail.extend_from_slice(b"binary, no header");
+    let unparsed = env.file(&not_mail);
+    assert_eq!(unparsed.status, Status::Unparsed);
+    assert_eq!(unparsed.email_id, Some(3));
+    assert_eq!(stored_raw(&env, 3), not_mail);
+
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+    assert_eq!(env.count("SELECT count(*) FROM messages"), 3);
+    assert_eq!(
+        env.count("SELECT count(*) FROM message_chunks WHERE email_id NOT IN (2, 3)"),
+        0,
+        "the duplicate's staged copy was rolled back"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+}
+
 fn wal_of(env: &Env) -> std::path::PathBuf {
     let mut p = env.db.clone().into_os_string();
     p.push("-wal");
