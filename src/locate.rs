@@ -15,18 +15,23 @@ pub enum Seg {
 
 /// 1-based line and column of the node at `path` (or its nearest parent).
 pub fn locate(src: &str, path: &[Seg]) -> (usize, usize) {
-    let lines: Vec<&str> = src.lines().collect();
+    locate_in(&src.lines().collect::<Vec<_>>(), path)
+}
+
+/// [`locate`] in a document already split into lines, for a caller that
+/// locates many nodes (the config names every rule's line).
+pub fn locate_in(lines: &[&str], path: &[Seg]) -> (usize, usize) {
     // The range of lines [start, end) and the column from which to search.
     let (mut start, mut end, mut col) = (0usize, lines.len(), 0usize);
     let mut found = (1, 1);
     for seg in path {
         let hit = match seg {
-            Seg::Key(key) => find_key(&lines, start, end, col, key),
-            Seg::Index(i) => find_item(&lines, start, end, col, *i),
+            Seg::Key(key) => find_key(lines, start, end, col, key),
+            Seg::Index(i) => find_item(lines, start, end, col, *i),
         };
         let Some((line, c)) = hit else { break };
         found = (line + 1, c + 1);
-        let block_end = block_end(&lines, line, indent_of(lines[line]), end);
+        let block_end = block_end(lines, line, indent_of(lines[line]), end);
         start = line;
         end = block_end;
         col = c + 1;
@@ -57,14 +62,17 @@ fn find_key(
     col: usize,
     key: &str,
 ) -> Option<(usize, usize)> {
+    // Built once per key, not per line: the config locates every rule.
+    let candidates = [key.to_string(), format!("\"{key}\""), format!("'{key}'")];
+    let finders = candidates.each_ref().map(memchr::memmem::Finder::new);
     for (l, line) in lines.iter().enumerate().take(end).skip(start) {
         let from = if l == start { col.min(line.len()) } else { 0 };
         let Some(hay) = line.get(from..) else {
             continue;
         };
-        for candidate in [key.to_string(), format!("\"{key}\""), format!("'{key}'")] {
+        for (candidate, finder) in candidates.iter().zip(&finders) {
             let mut search = 0;
-            while let Some(pos) = hay.get(search..).and_then(|h| h.find(&candidate)) {
+            while let Some(pos) = hay.get(search..).and_then(|h| finder.find(h.as_bytes())) {
                 let at = search + pos;
                 let before_ok = hay[..at]
                     .chars()
