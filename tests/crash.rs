@@ -12,10 +12,14 @@ use common::Env;
 use mailroom::report::Status;
 use support::{Fingerprint, message, message_with_attachments, xorshift};
 
-/// A message big enough (4 attachments of 128 KB) that filing it takes a
+/// A message big enough (4 attachments of 256 KB) that filing it takes a
 /// while: the kill lands in parsing, hashing, the inserts or the commit.
+/// It is over `OVERLAP_BYTES`, so it is written in chunks while another
+/// thread parses it, under the id its mail row then takes.
 fn victim() -> Vec<u8> {
-    message_with_attachments(1, 4, 128 * 1024)
+    let raw = message_with_attachments(1, 4, 256 * 1024);
+    assert!(raw.len() >= mailroom::pipeline::OVERLAP_BYTES);
+    raw
 }
 
 fn command(env: &Env, file: &std::path::Path) -> Command {
