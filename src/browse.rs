@@ -117,12 +117,16 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             } else {
                 r.attachments(*id)?
             };
-            let headers: Vec<(String, String)> = if hidden {
-                Vec::new()
+            let (headers, body): (Vec<(String, String)>, Option<String>) = if hidden {
+                (Vec::new(), None)
+            } else if headers == crate::store::DERIVED_HEADERS {
+                // Not stored twice: parsed again from the raw message.
+                let raw = r.raw(*id)?.unwrap_or_default();
+                message::parse_stored(&raw)
+                    .map_or((Vec::new(), None), |e| (e.headers, Some(e.text)))
             } else {
-                serde_json::from_str(&headers).unwrap_or_default()
+                (serde_json::from_str(&headers).unwrap_or_default(), body)
             };
-            let body = if hidden { None } else { body };
             let result: serde_json::Value = serde_json::from_str(&result).unwrap_or_default();
             if wants_json(output.json) {
                 let v = json!({

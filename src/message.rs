@@ -383,15 +383,18 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     Some(email)
 }
 
-/// The attachments of a stored raw message, decoded as when it was filed
-/// (`emails attachment` exports from here: attachment content is not
-/// stored twice). Empty when the bytes do not parse.
+/// A stored raw message parsed again, as when it was filed: its headers,
+/// text body and attachments are not stored a second time, and `emails
+/// show` and `emails attachment` read them from here. `None` when the
+/// bytes do not parse (or the parser panics on them).
+pub fn parse_stored(raw: &[u8]) -> Option<Email> {
+    std::panic::catch_unwind(|| parse(raw)).ok().flatten()
+}
+
+/// The attachments of a stored raw message (see [`parse_stored`]). Empty
+/// when the bytes do not parse.
 pub fn attachments_of(raw: &[u8]) -> Vec<Attachment> {
-    std::panic::catch_unwind(|| parse(raw))
-        .ok()
-        .flatten()
-        .map(|e| e.attachments)
-        .unwrap_or_default()
+    parse_stored(raw).map(|e| e.attachments).unwrap_or_default()
 }
 
 /// The attachments. Decoded content is moved out of the parsed message

@@ -155,7 +155,6 @@ pub struct Parsed {
     /// `None`: not a mail message; it is stored raw as `unparsed`.
     email: Option<Box<Email>>,
     analysis: Option<route::Analysis>,
-    headers_json: String,
 }
 
 /// What filing a message needs besides the transaction: the body of
@@ -176,18 +175,13 @@ impl Filing<'_> {
     pub fn prepare(&self, raw: &[u8]) -> Result<Parsed> {
         let sha = store::sha256_hex(raw);
         let email = std::panic::catch_unwind(|| message::parse(raw).map(Box::new)).unwrap_or(None);
-        let (analysis, headers_json) = match &email {
-            Some(e) => (
-                Some(route::analyse(e, self.envelope, self.config)),
-                serde_json::to_string(&e.headers)?,
-            ),
-            None => (None, "[]".to_string()),
-        };
+        let analysis = email
+            .as_deref()
+            .map(|e| route::analyse(e, self.envelope, self.config));
         Ok(Parsed {
             sha,
             email,
             analysis,
-            headers_json,
         })
     }
 
@@ -233,8 +227,6 @@ impl Filing<'_> {
                     class: None,
                     confidential: false,
                     envelope_recipient: envelope,
-                    headers_json: "[]",
-                    text_body: None,
                     raw,
                     staged,
                 })?;
@@ -268,8 +260,6 @@ impl Filing<'_> {
                     class: Some(&plan.class),
                     confidential: plan.confidential,
                     envelope_recipient: envelope,
-                    headers_json: &parsed.headers_json,
-                    text_body: Some(&email.text),
                     raw,
                     staged,
                 })?;

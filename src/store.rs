@@ -5,7 +5,8 @@
 //!
 //! - `emails`: every message received, with its dedupe key (Message-ID, or
 //!   `sha256:<hex>` of the raw bytes when it has none), status and the JSON
-//!   result printed for it; `messages` holds each one's raw bytes (the
+//!   result printed for it (its headers and text body are parsed again
+//!   from the raw message when shown: [`DERIVED_HEADERS`]); `messages` holds each one's raw bytes (the
 //!   first [`CHUNK_BYTES`], the rest in `message_chunks`).
 
 //! - `records`: CRM records of every module in one table, so ids are global
@@ -253,8 +254,6 @@ pub struct NewEmail<'a> {
     pub class: Option<&'a str>,
     pub confidential: bool,
     pub envelope_recipient: Option<&'a str>,
-    pub headers_json: &'a str,
-    pub text_body: Option<&'a str>,
     pub raw: &'a [u8],
     /// `raw` already written by [`Tx::stage_raw`]: the row takes the id it
     /// was written under, and `raw` is not written again.
@@ -575,11 +574,13 @@ impl<'s> Tx<'s> {
 
     pub fn insert_email(&self, e: &NewEmail) -> Result<i64> {
         // A NULL id takes the next one; a staged message's is the id its
-        // raw bytes were written under.
+        // raw bytes were written under. `headers` is empty and `text_body`
+        // NULL: both are read from the raw message when shown (see
+        // [`DERIVED_HEADERS`]).
         self.exec(
             "INSERT INTO emails (id, dedupe_key, message_id, sha256, received_at, sender, subject, date,
                 status, rule, action, class, confidential, envelope_recipient, headers, text_body, raw)
-             VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, x'')",
+             VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, '', NULL, x'')",
             params![
                 e.dedupe_key,
                 e.message_id,
@@ -594,8 +595,6 @@ impl<'s> Tx<'s> {
                 e.class,
                 e.confidential,
                 e.envelope_recipient,
-                e.headers_json,
-                e.text_body,
                 e.staged.map(|s| s.id),
             ],
         )?;
@@ -914,11 +913,19 @@ pub struct EmailRow {
     pub verification: Option<serde_json::Value>,
 }
 
+/// `emails.headers` of mail whose headers and text body are not stored:
+/// they are parsed again from the raw message when shown. Mail filed
+/// before then has them as JSON and text.
+pub const DERIVED_HEADERS: &str = "";
+
 /// One mail as `emails show` prints it.
 #[derive(Debug, Clone)]
 pub struct EmailDetail {
     pub row: EmailRow,
+    /// The stored text body, for mail filed with one (see
+    /// [`DERIVED_HEADERS`]).
     pub text: Option<String>,
+    /// The stored headers as JSON, or [`DERIVED_HEADERS`].
     pub headers_json: String,
     pub result_json: String,
 }
@@ -1366,8 +1373,6 @@ mod tests {
                     class: None,
                     confidential: false,
                     envelope_recipient: None,
-                    headers_json: "{}",
-                    text_body: None,
                     raw,
                     staged: None,
                 })

@@ -84,13 +84,12 @@ fn the_binary_stores_what_the_workarounds_read() {
         let got: Vec<Option<String>> = r.attachments.iter().map(|a| a.name.clone()).collect();
         assert_eq!(got, expected, "{name}");
     }
-    let text: String = rusqlite::Connection::open(&env.db)
-        .expect("db")
-        .query_row(
-            "SELECT text_body FROM emails WHERE message_id = '<parser-qp-double-equals@customer.example>'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("text");
+    let id = env.count(
+        "SELECT id FROM emails WHERE message_id = '<parser-qp-double-equals@customer.example>'",
+    );
+    let show = env
+        .run(&["emails", "show", &id.to_string(), "--json"], b"")
+        .json();
+    let text = show["text"].as_str().unwrap_or_default();
     assert!(text.contains("If a == b then b == a."), "{text:?}");
 }

@@ -47,6 +47,50 @@ fn the_raw_message_is_kept_byte_for_byte() {
     assert_eq!(stored, raw);
 }
 
+/// Headers and text body are not stored beside the raw message: `emails
+/// show` parses them again from it. Mail filed when they were stored (a
+/// row with them, as older databases have) shows the stored ones.
+#[test]
+fn headers_and_text_are_shown_from_the_raw_message_not_stored_twice() {
+    let env = Env::with_example_config();
+    let r = env.file(&fixture("support-request.eml"));
+    let id = r.email_id.expect("id");
+    assert_eq!(
+        env.count("SELECT count(*) FROM emails WHERE headers = '' AND text_body IS NULL"),
+        1
+    );
+    let show = env
+        .run(&["emails", "show", &id.to_string(), "--json"], b"")
+        .json();
+    let headers = show["headers"].as_array().cloned().unwrap_or_default();
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "Subject" && h[1] == "Printer on floor 3 is broken"),
+        "{headers:?}"
+    );
+    assert!(
+        show["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("blank pages"),
+        "{show}"
+    );
+
+    let conn = rusqlite::Connection::open(&env.db).expect("db");
+    conn.execute(
+        "UPDATE emails SET headers = '[[\"X-Stored\",\"yes\"]]', text_body = 'stored text' WHERE id = ?1",
+        [id],
+    )
+    .expect("an older row");
+    drop(conn);
+    let show = env
+        .run(&["emails", "show", &id.to_string(), "--json"], b"")
+        .json();
+    assert_eq!(show["headers"], serde_json::json!([["X-Stored", "yes"]]));
+    assert_eq!(show["text"], "stored text");
+}
+
 #[test]
 fn a_second_delivery_is_a_duplicate_and_changes_nothing() {
     let env = Env::with_example_config();
@@ -384,14 +428,9 @@ fn file_size(path: &std::path::Path) -> u64 {
 fn html_only_mail_is_stored_as_readable_text() {
     let env = Env::new();
     let r = env.file(&fixture("html-only.eml"));
-    let conn = rusqlite::Connection::open(&env.db).expect("db");
-    let text: String = conn
-        .query_row(
-            "SELECT text_body FROM emails WHERE id = ?1",
-            [r.email_id.expect("id")],
-            |r| r.get(0),
-        )
-        .expect("text");
+    let id = r.email_id.expect("id").to_string();
+    let show = env.run(&["emails", "show", &id, "--json"], b"").json();
+    let text = show["text"].as_str().unwrap_or_default();
     assert!(text.contains("Hello sales team"), "{text:?}");
     assert!(text.contains("a demo & a quote"), "{text:?}");
     assert!(!text.contains("color: red"), "{text:?}");
