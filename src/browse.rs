@@ -122,7 +122,7 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             } else if headers == crate::store::DERIVED_HEADERS {
                 // Not stored twice: parsed again from the raw message.
                 let raw = r.raw(*id)?.unwrap_or_default();
-                message::parse_stored(&raw)
+                message::parse_guarded(&raw)
                     .map_or((Vec::new(), None), |e| (e.headers, Some(e.text)))
             } else {
                 (serde_json::from_str(&headers).unwrap_or_default(), body)
@@ -264,7 +264,7 @@ pub fn failure(error: anyhow::Error) -> Failure {
 /// error (exit 65), never a different file.
 fn decoded_attachment(raw: &[u8], n: i64, sha256: Option<&str>) -> Result<Vec<u8>> {
     let sha256 = sha256.ok_or_else(|| anyhow!("no SHA-256 was recorded for it"))?;
-    let mut all = message::attachments_of(raw);
+    let mut all = message::parse_guarded(raw).map_or_else(Vec::new, |e| e.attachments);
     let at = usize::try_from(n - 1).ok().filter(|&i| i < all.len());
     let matches = |a: &message::Attachment| crate::store::sha256_hex(&a.content) == sha256;
     let pick = at

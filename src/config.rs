@@ -129,7 +129,6 @@ impl Cases {
     /// [`Cases::number_in`] by the compiled pattern.
     fn regex_number(&self, subject: &str) -> Option<i64> {
         let caps = self.regex()?.captures(subject)?;
-
         caps.iter()
             .skip(1)
             .flatten()

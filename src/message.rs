@@ -383,18 +383,14 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     Some(email)
 }
 
-/// A stored raw message parsed again, as when it was filed: its headers,
-/// text body and attachments are not stored a second time, and `emails
-/// show` and `emails attachment` read them from here. `None` when the
-/// bytes do not parse (or the parser panics on them).
-pub fn parse_stored(raw: &[u8]) -> Option<Email> {
+/// [`parse`], with a parser panic taken as "not a mail message": a
+/// mail-parser defect must not stop a Maildir run at the same message
+/// every minute, bounce a delivery for ever, or make stored mail
+/// unreadable. Filing uses it, and so do `emails show` and `emails
+/// attachment`, which parse the stored raw message again for the headers,
+/// text body and attachments that are not stored a second time.
+pub fn parse_guarded(raw: &[u8]) -> Option<Email> {
     std::panic::catch_unwind(|| parse(raw)).ok().flatten()
-}
-
-/// The attachments of a stored raw message (see [`parse_stored`]). Empty
-/// when the bytes do not parse.
-pub fn attachments_of(raw: &[u8]) -> Vec<Attachment> {
-    parse_stored(raw).map(|e| e.attachments).unwrap_or_default()
 }
 
 /// The attachments. Decoded content is moved out of the parsed message

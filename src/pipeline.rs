@@ -110,35 +110,37 @@ impl Pipeline<'_> {
             now: &self.now,
         };
         let store = &mut *self.store;
-        if raw.len() < OVERLAP_BYTES {
-            let parsed = filing.prepare(raw)?;
+        let report = if raw.len() < OVERLAP_BYTES {
+            let parsed = filing.prepare(raw);
             let tx = store.begin()?;
             let report = filing.file_in(&tx, raw, &parsed, None)?;
             tx.commit().context("cannot store the message")?;
-            let _ = store.housekeeping(true);
-            return Ok(report);
-        }
-        let writeback = store.writeback_hint();
-        let report = std::thread::scope(|s| -> Result<Report> {
-            let parsing = s.spawn(|| filing.prepare(raw));
-            let tx = store.begin()?;
-            let staged = tx.stage_raw(raw)?;
-            writeback();
-            let parsed = parsing
-                .join()
-                .map_err(|_| anyhow::anyhow!("the parsing thread failed"))??;
-            let report = filing.file_in(&tx, raw, &parsed, Some(&staged))?;
-            if report.status == Status::Duplicate {
-                // Already filed: the staged copy is rolled back.
-                drop(tx);
-            } else {
-                tx.commit().context("cannot store the message")?;
-            }
-            Ok(report)
-        })?;
+            report
+        } else {
+            let wal = store.wal_file().map(std::path::Path::to_path_buf);
+            std::thread::scope(|s| -> Result<Report> {
+                let parsing = s.spawn(|| filing.prepare(raw));
+                let tx = store.begin()?;
+                let staged = tx.stage_raw(raw)?;
+                if let Some(wal) = &wal {
+                    store::start_writeback(wal);
+                }
+                let parsed = parsing
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the parsing thread failed"))?;
+                let report = filing.file_in(&tx, raw, &parsed, Some(&staged))?;
+                if report.status == Status::Duplicate {
+                    // Already filed: the staged copy is rolled back.
+                    drop(tx);
+                } else {
+                    tx.commit().context("cannot store the message")?;
+                }
+                Ok(report)
+            })?
+        };
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
-        let _ = self.store.housekeeping(true);
+        let _ = store.housekeeping(true);
         Ok(report)
     }
 }
@@ -169,20 +171,19 @@ pub struct Filing<'a> {
 
 impl Filing<'_> {
     /// Hashes, parses and analyses `raw` (see [`route::analyse`]); pure.
-    /// A parser panic must not stop a Maildir run at the same message
-    /// every minute, nor bounce a delivery for ever: such a message is
-    /// stored raw, as unparsed.
-    pub fn prepare(&self, raw: &[u8]) -> Result<Parsed> {
+    /// A message the parser cannot read (or panics on) is stored raw, as
+    /// unparsed.
+    pub fn prepare(&self, raw: &[u8]) -> Parsed {
         let sha = store::sha256_hex(raw);
-        let email = std::panic::catch_unwind(|| message::parse(raw).map(Box::new)).unwrap_or(None);
+        let email = message::parse_guarded(raw).map(Box::new);
         let analysis = email
             .as_deref()
             .map(|e| route::analyse(e, self.envelope, self.config));
-        Ok(Parsed {
+        Parsed {
             sha,
             email,
             analysis,
-        })
+        }
     }
 
     /// Files one message inside the caller's transaction and returns its

@@ -6,8 +6,9 @@
 //! - `emails`: every message received, with its dedupe key (Message-ID, or
 //!   `sha256:<hex>` of the raw bytes when it has none), status and the JSON
 //!   result printed for it (its headers and text body are parsed again
-//!   from the raw message when shown: [`DERIVED_HEADERS`]); `messages` holds each one's raw bytes (the
-//!   first [`CHUNK_BYTES`], the rest in `message_chunks`).
+//!   from the raw message when shown: [`DERIVED_HEADERS`]); `messages`
+//!   holds each one's raw bytes (the first [`CHUNK_BYTES`], the rest in
+//!   `message_chunks`).
 
 //! - `records`: CRM records of every module in one table, so ids are global
 //!   across modules; `number` is `<prefix><n>` counted per module; `fields`
@@ -518,15 +519,10 @@ impl Store {
             .context("checkpoint failed")
     }
 
-    /// [`start_writeback`] of this database's WAL, as a function another
-    /// borrow of the store (a transaction) can call.
-    pub fn writeback_hint(&self) -> impl FnOnce() + Send + 'static {
-        let wal = self.wal.clone();
-        move || {
-            if let Some(wal) = wal {
-                start_writeback(&wal);
-            }
-        }
+    /// The WAL file beside the database (`None` read-only or in memory),
+    /// for [`start_writeback`].
+    pub fn wal_file(&self) -> Option<&Path> {
+        self.wal.as_deref()
     }
 
     /// Starts a write transaction, waiting up to the busy timeout.
@@ -629,18 +625,11 @@ impl<'s> Tx<'s> {
             "INSERT INTO messages (email_id, raw) VALUES (?1, ?2)",
             params![id, head],
         )?;
-        self.write_chunks(
-            "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
-            id,
-            rest,
-        )
-    }
-
-    /// Writes what follows a blob's first [`CHUNK_BYTES`] as rows
-    /// `(id, 1, ...)`, `(id, 2, ...)` of at most `CHUNK_BYTES` each.
-    fn write_chunks(&self, sql: &str, id: i64, rest: &[u8]) -> Result<()> {
         for (seq, chunk) in (1_i64..).zip(rest.chunks(CHUNK_BYTES)) {
-            self.exec(sql, params![id, seq, chunk])?;
+            self.exec(
+                "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
+                params![id, seq, chunk],
+            )?;
         }
         Ok(())
     }
@@ -1111,26 +1100,19 @@ impl Reader<'_> {
                 |r| Ok(r.get_ref(0)?.as_bytes()?.to_vec()),
             )
             .optional()?;
-        head.map(|head| {
-            self.append_chunks(
-                head,
-                "SELECT raw FROM message_chunks WHERE email_id = ?1 ORDER BY seq",
-                email,
-            )
-        })
-        .transpose()
-    }
-
-    /// `head` followed by the chunk rows `sql` selects for `id`, in order.
-    fn append_chunks(&self, mut head: Vec<u8>, sql: &str, id: i64) -> Result<Vec<u8>> {
-        let mut stmt = self.0.prepare_cached(sql)?;
-        let mut rows = stmt.query([id])?;
+        let Some(mut raw) = head else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT raw FROM message_chunks WHERE email_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([email])?;
         while let Some(row) = rows.next()? {
             // Bytes, whether SQLite holds them as a blob or (after a
             // hand edit) as text.
-            head.extend_from_slice(row.get_ref(0)?.as_bytes()?);
+            raw.extend_from_slice(row.get_ref(0)?.as_bytes()?);
         }
-        Ok(head)
+        Ok(Some(raw))
     }
 }
 

@@ -203,12 +203,9 @@ fn load(path: &Path, limit: u64, filing: &Filing) -> Loaded {
         }
     };
     match read_whole(file, &format!("`{}`", path.display()), limit) {
-        Ok(raw) => match filing.prepare(&raw) {
-            Ok(parsed) => Loaded::Message {
-                raw,
-                parsed: Box::new(parsed),
-            },
-            Err(e) => Loaded::Failed(Failure::temp(e.context(format!("`{}`", path.display())))),
+        Ok(raw) => Loaded::Message {
+            parsed: Box::new(filing.prepare(&raw)),
+            raw,
         },
         Err(f) => Loaded::Failed(f),
     }
