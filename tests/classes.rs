@@ -151,13 +151,24 @@ fn export(env: &Env, id: &str, out: &std::path::Path) -> common::Run {
     )
 }
 
-/// A message with one attachment of `size` bytes (base64 encoded).
+/// A message with one attachment (base64 encoded).
 fn with_attachment(id: &str, name: &str, content: &[u8]) -> Vec<u8> {
-    let encoded = support::base64(content);
-    format!(
-        "From: Ann Customer <ann@customer.example>\r\nTo: crm@example.com\r\nSubject: files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--XX--\r\n"
-    )
-    .into_bytes()
+    with_attachments(id, &[(name, content)])
+}
+
+/// A message with these attachments, in this order (base64 encoded).
+fn with_attachments(id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut raw = format!(
+        "From: Ann Customer <ann@customer.example>\r\nTo: crm@example.com\r\nSubject: files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+    );
+    for (name, content) in files {
+        let encoded = support::base64(content);
+        raw.push_str(&format!(
+            "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+        ));
+    }
+    raw.push_str("--XX--\r\n");
+    raw.into_bytes()
 }
 
 /// Attachment content is not copied out of the raw message: the database
@@ -372,6 +383,33 @@ fn a_large_attachment_is_exported_from_a_message_stored_in_chunks() {
     let run = export(&env, &id, &out);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(&out).expect("exported"), content);
+}
+
+/// Should the stored message's attachments come out in another order (a
+/// later parser numbering them differently), each is still exported by
+/// the SHA-256 recorded at filing, not by its new position.
+#[test]
+fn an_attachment_is_found_by_its_checksum_when_the_parts_are_renumbered() {
+    let env = example();
+    let (first, second): (&[u8], &[u8]) = (b"first file's bytes", b"second file's bytes");
+    let r = env.file(&with_attachments(
+        "att-two@x",
+        &[("a.txt", first), ("b.txt", second)],
+    ));
+    let id = r.email_id.expect("id").to_string();
+    let swapped = with_attachments("att-two@x", &[("b.txt", second), ("a.txt", first)]);
+    let conn = rusqlite::Connection::open(&env.db).expect("open db");
+    conn.execute(
+        "UPDATE messages SET raw = ?1 WHERE email_id = ?2",
+        rusqlite::params![swapped, id],
+    )
+    .expect("update");
+    drop(conn);
+    for (n, want) in [("1", first), ("2", second)] {
+        let run = env.run(&["emails", "attachment", &id, n], b"");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.stdout.as_bytes(), want, "attachment {n}");
+    }
 }
 
 /// Content that no longer decodes to the SHA-256 recorded at filing is an
