@@ -385,6 +385,17 @@ fn a_large_attachment_is_exported_from_a_message_stored_in_chunks() {
     assert_eq!(std::fs::read(&out).expect("exported"), content);
 }
 
+/// Overwrites mail `id`'s stored raw message, as a hand edit (or a later
+/// parser reading it differently) would.
+fn replace_raw(env: &Env, id: &str, raw: &[u8]) {
+    let conn = rusqlite::Connection::open(&env.db).expect("open db");
+    conn.execute(
+        "UPDATE messages SET raw = ?1 WHERE email_id = ?2",
+        rusqlite::params![raw, id],
+    )
+    .expect("update");
+}
+
 /// Should the stored message's attachments come out in another order (a
 /// later parser numbering them differently), each is still exported by
 /// the SHA-256 recorded at filing, not by its new position.
@@ -398,13 +409,7 @@ fn an_attachment_is_found_by_its_checksum_when_the_parts_are_renumbered() {
     ));
     let id = r.email_id.expect("id").to_string();
     let swapped = with_attachments("att-two@x", &[("b.txt", second), ("a.txt", first)]);
-    let conn = rusqlite::Connection::open(&env.db).expect("open db");
-    conn.execute(
-        "UPDATE messages SET raw = ?1 WHERE email_id = ?2",
-        rusqlite::params![swapped, id],
-    )
-    .expect("update");
-    drop(conn);
+    replace_raw(&env, &id, &swapped);
     for (n, want) in [("1", first), ("2", second)] {
         let run = env.run(&["emails", "attachment", &id, n], b"");
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -422,13 +427,7 @@ fn an_attachment_that_no_longer_matches_its_checksum_is_not_exported() {
     let r = env.file(&with_attachment("att-x@x", "report.pdf", &content));
     let id = r.email_id.expect("id").to_string();
     let other = with_attachment("att-x@x", "report.pdf", b"something else entirely");
-    let conn = rusqlite::Connection::open(&env.db).expect("open db");
-    conn.execute(
-        "UPDATE messages SET raw = ?1 WHERE email_id = ?2",
-        rusqlite::params![other, id],
-    )
-    .expect("update");
-    drop(conn);
+    replace_raw(&env, &id, &other);
     let out = env.path("report.pdf");
     let run = export(&env, &id, &out);
     assert_eq!(run.code, 65, "a data error: {}", run.stderr);
