@@ -13,13 +13,16 @@
 //! `process` stores it, and checkpoints the WAL by the same rule as
 //! `process` (`store::checkpoint_due`); a large message's WAL write-out is
 //! started before the commit, as `process` starts it
-//! (`store::start_writeback`). No
+//! (`store::start_writeback`), and the directory is synced when the WAL
+//! may be new (`store::sync_directory_for_new_wal`). No
 //! configuration, no parsing, no routing, no JSON: what is left is the
 //! process start, the SQLite open and the durable commit.
 
 use std::io::Read;
 
-use mailroom::store::{CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due, start_writeback};
+use mailroom::store::{
+    CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due, start_writeback, sync_directory_for_new_wal,
+};
 use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
 
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL);
          CREATE TABLE IF NOT EXISTS floor_chunks (id INTEGER NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (id, seq));",
     )?;
+    sync_directory_for_new_wal(std::path::Path::new(&db), at_open);
 
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let (head, rest) = raw.split_at(raw.len().min(CHUNK_BYTES));

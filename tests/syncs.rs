@@ -1,0 +1,104 @@
+//! What a piped delivery asks the kernel to make durable, watched with
+//! strace (installed by `.ci/run`): the WAL is synced with fdatasync before
+//! exit 0, the directory only when the WAL may be new. A missing strace,
+//! or one that may not trace here, fails the test under CI and is reported,
+//! not silently passed, elsewhere.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Env, fixture, with_message_id};
+
+/// strace, when it is installed and allowed to trace on this machine.
+fn strace() -> Option<PathBuf> {
+    let found = ["/usr/bin/strace", "/bin/strace"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let usable = found.as_ref().is_some_and(|s| {
+        Command::new(s)
+            .args(["-o", "/dev/null", "true"])
+            .status()
+            .is_ok_and(|st| st.success())
+    });
+    if !usable {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is not installed or cannot trace; .ci/run installs it"
+        );
+        eprintln!("NOT TESTED: strace is not installed or cannot trace (apt-get install strace)");
+        return None;
+    }
+    found
+}
+
+/// Delivers `raw` under strace and returns the sync calls it made, each
+/// as `call path` (`fdatasync /tmp/x/crm.db-wal`).
+fn syncs(strace: &Path, env: &Env, raw: &[u8]) -> Vec<String> {
+    let log = env.path("strace.log");
+    let mut cmd = Command::new(strace);
+    cmd.args(["-f", "-y", "-e", "trace=fsync,fdatasync,sync_file_range"])
+        .arg("-o")
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("process");
+    let probe = env.command(&[]);
+    for (k, v) in probe.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let run = common::run(cmd, raw);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let text = std::fs::read_to_string(&log).expect("strace log");
+    text.lines()
+        .filter_map(|line| {
+            // `1234 fdatasync(4</tmp/x/crm.db-wal>) = 0`
+            let call = line.split_whitespace().nth(1)?;
+            let (name, rest) = call.split_once('(')?;
+            let path = rest.split_once('<')?.1.split_once('>')?.0;
+            Some(format!("{name} {path}"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_delivery_syncs_its_wal_with_fdatasync_and_the_directory_only_for_a_new_wal() {
+    let Some(strace) = strace() else { return };
+    let env = Env::with_example_config();
+    let dir = env.dir.path().canonicalize().expect("dir");
+    let wal = format!("{}-wal", dir.join("crm.db").display());
+    let dir = dir.display().to_string();
+    let raw = fixture("support-request.eml");
+
+    // A new database: its WAL is new, so the directory is synced once.
+    let first = syncs(&strace, &env, &with_message_id(&raw, "sync-1@example.com"));
+    assert!(
+        first.contains(&format!("fdatasync {wal}")),
+        "the WAL must be synced by fdatasync: {first:?}"
+    );
+    assert_eq!(
+        first
+            .iter()
+            .filter(|s| **s == format!("fsync {dir}"))
+            .count(),
+        1,
+        "a new WAL's directory is synced once: {first:?}"
+    );
+
+    // The WAL now exists and holds the first mail: no directory sync, and
+    // no full fsync of anything.
+    let second = syncs(&strace, &env, &with_message_id(&raw, "sync-2@example.com"));
+    assert!(
+        second.contains(&format!("fdatasync {wal}")),
+        "the WAL must be synced by fdatasync: {second:?}"
+    );
+    assert!(
+        second.iter().all(|s| !s.starts_with("fsync ")),
+        "nothing needs a full fsync once the WAL exists: {second:?}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
