@@ -132,3 +132,20 @@ fn maildir_quiet_still_reports_failures() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("no-such-maildir"), "{}", r.stderr);
 }
+
+/// The executable is position-independent (ELF type DYN, 3), so its load
+/// address is randomised, unless it was built with `MAILROOM_NO_PIE=1`,
+/// which links it at a fixed address (EXEC, 2) for a faster start
+/// (build.rs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_executable_is_position_independent_unless_built_otherwise() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_mailroom")).expect("read the executable");
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([elf[16], elf[17]]);
+    let (want, what) = match option_env!("MAILROOM_NO_PIE") {
+        Some("1") => (2, "EXEC (built with MAILROOM_NO_PIE=1)"),
+        _ => (3, "DYN (position-independent)"),
+    };
+    assert_eq!(e_type, want, "ELF type {e_type}: expected {what}");
+}
