@@ -10,8 +10,8 @@
 //! It reads the message from stdin, opens DB in WAL mode with
 //! `synchronous = FULL` (as `process` does), inserts the raw message and
 //! its SHA-256 in one transaction, in rows of `store::CHUNK_BYTES` as
-//! `process` stores it, and checkpoints the WAL by the same rule as
-//! `process` (`store::checkpoint_due`); a large message's WAL write-out is
+//! `process` stores it, and keeps the WAL short by the same rule as
+//! `process` (`store::keep_wal_short`); a large message's WAL write-out is
 //! started before the commit, as `process` starts it
 //! (`store::start_writeback`), and the directory is synced when the WAL
 //! may be new (`store::sync_directory_for_new_wal`). No
@@ -21,7 +21,8 @@
 use std::io::Read;
 
 use mailroom::store::{
-    CHUNK_BYTES, WAL_SIZE_LIMIT, checkpoint_due, start_writeback, sync_directory_for_new_wal,
+    CHUNK_BYTES, WAL_SIZE_LIMIT, WalWatch, keep_wal_short, start_writeback,
+    sync_directory_for_new_wal,
 };
 use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
@@ -35,14 +36,14 @@ fn main() -> anyhow::Result<()> {
     let sha = format!("{:x}", Sha256::digest(&raw));
 
     let wal = format!("{db}-wal");
-    let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
-    let at_open = wal_size();
+    let at_open = std::fs::metadata(&wal).map_or(0, |m| m.len());
     let mut conn = Connection::open(&db)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -512;")?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    let watch = WalWatch::install(&mut conn)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL);
          CREATE TABLE IF NOT EXISTS floor_chunks (id INTEGER NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (id, seq));",
@@ -69,9 +70,7 @@ fn main() -> anyhow::Result<()> {
     }
     tx.commit()?;
 
-    if checkpoint_due(wal_size(), at_open, true) {
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    }
+    keep_wal_short(&conn, &watch, Some(raw.len() as u64))?;
     println!("{{\"status\":\"stored\",\"sha256\":\"{sha}\"}}");
     Ok(())
 }

@@ -38,7 +38,10 @@
 //! database newer than this program is refused rather than misread.
 
 use std::collections::BTreeMap;
+use std::ffi::c_int;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -192,37 +195,116 @@ const MIGRATIONS: &[&str] = &[
 /// every page twice once the 512 KB page cache spilled the placeholder.
 pub const CHUNK_BYTES: usize = 256 << 10;
 
-/// Bytes the WAL may grow to before a delivery checkpoints and truncates it
-/// (see [`Store::housekeeping`]). Each piped delivery first rebuilds the
-/// WAL index by reading the whole WAL, and a small message adds about
-/// 50 KB to it (a 4 KB frame for each page it touches); a checkpoint costs
-/// an fsync of the database and a truncate. At 4 MB the re-reading cost a
+/// Bytes of committed frames the WAL may hold before a delivery
+/// checkpoints it and starts it over (see [`keep_wal_short`]), and the size
+/// SQLite trims the WAL file back to when it starts over
+/// (`journal_size_limit`). Each piped delivery first rebuilds the WAL index
+/// by reading the WAL's frames, and a small message adds about 50 KB to it
+/// (a 4 KB frame for each page it touches); a checkpoint costs an fsync of
+/// the database and a second small commit. At 4 MB the re-reading cost a
 /// small delivery about 1 ms on average; at 1 MB (a checkpoint every
 /// twenty or so small messages) both are a few tenths of a millisecond
 /// (`benches/pipe.py`).
 pub const WAL_SIZE_LIMIT: i64 = 1 << 20;
 
 /// A WAL up to this size that one delivery took past `WAL_SIZE_LIMIT` is
-/// left for the next one (see [`Store::housekeeping`]).
+/// left for the next one (see [`keep_wal_short`]).
 const WAL_DEFER_LIMIT: u64 = 4 << 20;
 
-/// Whether a delivery that found the WAL at `at_open` bytes and leaves it
-/// at `size` checkpoints it: past [`WAL_SIZE_LIMIT`], unless `defer_own`
-/// and most of it is this delivery's own, up to `WAL_DEFER_LIMIT` (see
-/// [`Store::housekeeping`]). Public for `examples/pipe_floor.rs`, which
-/// keeps the same WAL policy.
-pub fn checkpoint_due(size: u64, at_open: u64, defer_own: bool) -> bool {
-    let own = size.saturating_sub(at_open);
-    let deferred = defer_own && own > size / 2 && size <= WAL_DEFER_LIMIT;
-    size > WAL_SIZE_LIMIT as u64 && !deferred
+/// One WAL frame: a 24-byte header and a page (mailroom's databases keep
+/// SQLite's default 4 KB pages).
+const WAL_FRAME_BYTES: u64 = 24 + 4096;
+
+/// Written to the database header to start the WAL over (see
+/// [`keep_wal_short`]); it also marks the file as mailroom's
+/// (`PRAGMA application_id`, "MRM1").
+pub const APPLICATION_ID: i32 = 0x4d52_4d31;
+
+/// Whether a delivery that leaves `wal` bytes of frames in the WAL, `own`
+/// of them its own, checkpoints it: past [`WAL_SIZE_LIMIT`], unless
+/// `defer_own` and most of it is this delivery's own, up to
+/// `WAL_DEFER_LIMIT` (see [`keep_wal_short`]).
+pub fn checkpoint_due(wal: u64, own: u64, defer_own: bool) -> bool {
+    let deferred = defer_own && own > wal / 2 && wal <= WAL_DEFER_LIMIT;
+    wal > WAL_SIZE_LIMIT as u64 && !deferred
+}
+
+/// What a connection's WAL hook saw: the frames in the WAL after its last
+/// commit. The hook also checkpoints at commit past `auto_pages` frames,
+/// as SQLite's own automatic checkpoint (which a hook replaces) would.
+#[derive(Clone, Default)]
+pub struct WalWatch {
+    frames: Arc<AtomicU32>,
+    auto_pages: Arc<AtomicU32>,
+}
+
+impl WalWatch {
+    /// Installs the hook on `conn`, with SQLite's default automatic
+    /// checkpoint at 1000 frames.
+    pub fn install(conn: &mut Connection) -> Result<WalWatch> {
+        let watch = WalWatch::default();
+        watch.auto_pages.store(1000, Ordering::Relaxed);
+        let (frames, auto_pages) = (watch.frames.clone(), watch.auto_pages.clone());
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, n: c_int| {
+            let n = u32::try_from(n).unwrap_or(0);
+            frames.store(n, Ordering::Relaxed);
+            let auto = auto_pages.load(Ordering::Relaxed);
+            if auto > 0 && n >= auto {
+                // As SQLite's own: a failed checkpoint is not the commit's.
+                let _ = wal.checkpoint();
+            }
+            Ok(())
+        }))?;
+        Ok(watch)
+    }
+
+    /// Bytes of frames in the WAL after this connection's last commit (0
+    /// before its first).
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.frames.load(Ordering::Relaxed)) * WAL_FRAME_BYTES
+    }
+}
+
+/// Keeps the WAL short for the next process. A process that is alone with
+/// the database rebuilds the WAL index by reading the WAL's frames when it
+/// opens, so a WAL that only grew would slow every delivery. Past
+/// [`WAL_SIZE_LIMIT`] (see [`checkpoint_due`]) the WAL is copied into the
+/// database (a PASSIVE checkpoint, which waits for nothing), and when that
+/// copied every frame a one-page write starts the WAL over from its
+/// beginning, overwriting it in place: the next process finds one frame.
+/// The file keeps its size (SQLite trims it to `WAL_SIZE_LIMIT`), so later
+/// commits overwrite blocks the file already has instead of growing it,
+/// which makes their fdatasync cheaper, and no truncate is needed. With
+/// readers still in the WAL the checkpoint stops short and a later
+/// delivery does it.
+///
+/// `own` is what this process wrote, when it may leave the checkpoint to
+/// the next delivery: re-reading a few MB costs the next delivery less
+/// than a checkpoint's fsync, so 1 MB messages checkpoint every other
+/// delivery instead of every one, while small ones still keep the WAL near
+/// 1 MB and large ones checkpoint at once. A piped delivery defers; a
+/// `maildir` run, which the next delivery should not have to follow up,
+/// does not. Public for `examples/pipe_floor.rs`, which keeps the same
+/// policy.
+pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, own: Option<u64>) -> Result<()> {
+    if !checkpoint_due(watch.bytes(), own.unwrap_or(0), own.is_some()) {
+        return Ok(());
+    }
+    let (log, copied): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })?;
+    if log >= 0 && copied == log {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    Ok(())
 }
 
 pub struct Store {
     conn: Connection,
-    /// The WAL file beside the database, watched by [`Store::housekeeping`].
+    /// Whether this is a writing connection with a WAL to look after.
     wal: Option<std::path::PathBuf>,
-    /// Its size when this connection opened the database.
-    wal_at_open: u64,
+    /// Frames in the WAL after this connection's commits.
+    watch: WalWatch,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`). Dropped without
@@ -374,7 +456,7 @@ impl Store {
         let mut store = Store {
             conn,
             wal: Some(wal),
-            wal_at_open,
+            watch: WalWatch::default(),
         };
         store
             .setup()
@@ -392,13 +474,14 @@ impl Store {
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         // No checkpoint when a short-lived process closes the database: it
-        // costs milliseconds per piped message. The WAL stays bounded by
-        // SQLite's automatic checkpoint at commit (every ~1000 pages) and
-        // is truncated back to WAL_SIZE_LIMIT after it.
+        // costs milliseconds per piped message. The WAL stays short by
+        // `keep_wal_short` after each delivery, and the file is trimmed
+        // back to WAL_SIZE_LIMIT when SQLite starts it over.
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         self.conn
             .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        self.watch = WalWatch::install(&mut self.conn)?;
 
         // Routing and filing use a few dozen distinct statements; the
         // default cache of 16 would evict them within every message.
@@ -476,7 +559,7 @@ impl Store {
             let mut store = Store {
                 conn: Connection::open_in_memory()?,
                 wal: None,
-                wal_at_open: 0,
+                watch: WalWatch::default(),
             };
             store.migrate()?;
             return Ok(store);
@@ -487,7 +570,7 @@ impl Store {
         let store = Store {
             conn,
             wal: None,
-            wal_at_open: 0,
+            watch: WalWatch::default(),
         };
         if store.version()? != MIGRATIONS.len() {
             bail!(
@@ -500,35 +583,19 @@ impl Store {
         Ok(store)
     }
 
-    /// Keeps the WAL bounded. A process that is alone with the database
-    /// rebuilds the WAL index from the whole WAL when it opens, and then
-    /// cannot start the WAL over, so without checkpoint-on-close the WAL
-    /// would grow forever and every delivery get slower. When the WAL is
-    /// over `WAL_SIZE_LIMIT` it is copied into the database and truncated.
-    /// The checkpoint waits briefly for readers; if they stay, a later
-    /// delivery does it.
-    ///
-    /// With `defer_own`, a WAL that this connection's own writes took past
-    /// the limit (more than half of it is new) is left for the next
-    /// delivery while it is under `WAL_DEFER_LIMIT`: re-reading a few MB
-    /// costs the next delivery less than a checkpoint's fsync and truncate,
-    /// so 1 MB messages checkpoint every other delivery instead of every
-    /// one (52 ms each, against 38 ms), while small ones still keep the WAL
-    /// near 1 MB and large ones checkpoint at once. A piped delivery
-    /// defers; a `maildir` run, which the next delivery should not have to
-    /// follow up, does not.
-    pub fn housekeeping(&self, defer_own: bool) -> Result<()> {
-        let Some(wal) = &self.wal else { return Ok(()) };
-        let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-        if checkpoint_due(size, self.wal_at_open, defer_own) {
-            self.conn.busy_timeout(Duration::from_millis(200))?;
-            let done = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            self.conn.busy_timeout(busy_timeout())?;
-            done?;
+    /// Keeps the WAL short for the next process ([`keep_wal_short`]):
+    /// `own` is about what this delivery wrote, when it may leave the
+    /// checkpoint to the next one (`None` for a `maildir` run). The
+    /// one-page write that starts the WAL over waits briefly for the write
+    /// lock; if another writer holds it, a later delivery does it.
+    pub fn housekeeping(&self, own: Option<u64>) -> Result<()> {
+        if self.wal.is_none() {
+            return Ok(());
         }
-        Ok(())
+        self.conn.busy_timeout(Duration::from_millis(200))?;
+        let done = keep_wal_short(&self.conn, &self.watch, own);
+        self.conn.busy_timeout(busy_timeout())?;
+        done
     }
 
     /// Sizes the page cache for group commit: a batch of a few MB of mail
@@ -543,9 +610,8 @@ impl Store {
     /// Sets how many WAL pages trigger a checkpoint at commit; 0 leaves
     /// checkpoints to [`Store::checkpoint`] on another connection.
     pub fn set_auto_checkpoint(&self, pages: u32) -> Result<()> {
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", pages)
-            .context("cannot set wal_autocheckpoint")
+        self.watch.auto_pages.store(pages, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Copies committed WAL pages into the database file without waiting
@@ -1474,21 +1540,73 @@ mod tests {
         let limit = WAL_SIZE_LIMIT as u64;
         assert!(!checkpoint_due(limit, 0, true), "at the limit");
         assert!(
-            checkpoint_due(limit + 1, limit - 4096, true),
+            checkpoint_due(limit + 1, 50 << 10, true),
             "small delivery past it"
         );
         assert!(
-            !checkpoint_due(2 * limit, 0, true),
+            !checkpoint_due(2 * limit, 2 * limit - 4096, true),
             "own 2 MB: left to the next"
         );
         assert!(
-            checkpoint_due(2 * limit, 0, false),
+            checkpoint_due(2 * limit, 2 * limit - 4096, false),
             "maildir does not defer"
         );
         assert!(
-            checkpoint_due(WAL_DEFER_LIMIT + 1, 0, true),
+            checkpoint_due(WAL_DEFER_LIMIT + 1, WAL_DEFER_LIMIT, true),
             "past 4 MB: at once"
         );
+    }
+
+    #[test]
+    fn a_long_wal_is_copied_and_started_over_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.db");
+        let wal = wal_path(&path);
+        let none = BTreeMap::new();
+        let mut restarted = false;
+        for round in 0..40 {
+            // A new connection each round, as each piped delivery is a
+            // new process.
+            let mut store = Store::open(&path).expect("open");
+            let tx = store.begin().expect("begin");
+            for i in 0..20 {
+                tx.create_record(
+                    "contacts",
+                    "CON-",
+                    Some(&format!("{round}.{i}@x")),
+                    &none,
+                    "t",
+                )
+                .expect("record");
+            }
+            tx.commit().expect("commit");
+            let before = store.watch.bytes();
+            store.housekeeping(Some(1000)).expect("housekeeping");
+            if checkpoint_due(before, 1000, true) {
+                // Copied, then one page written into a WAL started over;
+                // the file keeps its blocks for later commits.
+                let after: i64 = store
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                    .expect("frames");
+                assert_eq!(after, 1, "one frame after starting over");
+                let size = std::fs::metadata(&wal).expect("wal").len();
+                assert!(size > WAL_FRAME_BYTES, "kept at {size} bytes");
+                let id: i32 = store
+                    .conn
+                    .query_row("PRAGMA application_id", [], |r| r.get(0))
+                    .expect("id");
+                assert_eq!(id, APPLICATION_ID);
+                restarted = true;
+            }
+        }
+        assert!(restarted, "the WAL never passed the limit");
+        let store = Store::open(&path).expect("open");
+        let n: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 800, "every record survives the rounds");
     }
 
     #[test]
