@@ -1,5 +1,6 @@
 //! The command line, as clap sees it. Validated into commands by `app`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -229,4 +230,231 @@ pub enum BodyRuleCommand {
         #[arg(long, default_value = ":")]
         delimiter: String,
     },
+}
+
+/// The command line of this process: [`parse_process`] when it takes it,
+/// clap otherwise.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match parse_process(&args, |name| std::env::var_os(name)) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(args),
+    }
+}
+
+/// `mailroom process` as a mail server runs it, once per message, read
+/// without building clap's whole command tree (every subcommand, argument
+/// and help text: about 0.3 ms of a 6 ms delivery, `benches/pipe.py`).
+///
+/// Only the plainest forms are taken: `process` first, then any of
+/// `--db FILE`, `--config FILE`, `--recipient ADDR` (each at most once,
+/// also as `--db=FILE`) and `-q`/`--quiet` (once), and nothing else; the
+/// environment (`MAILROOM_DB`, `MAILROOM_CONFIG`, `ORIGINAL_RECIPIENT`)
+/// fills what is not given, as clap's `env` does. Everything else returns
+/// `None` and goes to clap: other arguments and subcommands, message
+/// files, a repeated option, help, and any value clap might refuse or read
+/// differently (empty, starting with `-`, a recipient that is not UTF-8),
+/// so errors and their messages stay clap's. A property test checks that
+/// whatever this takes, clap parses to the same [`Cli`].
+pub fn parse_process(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> Option<Cli> {
+    let mut rest = args.iter().skip(1);
+    if rest.next()? != "process" {
+        return None;
+    }
+    let (mut db, mut config, mut recipient, mut quiet) = (None, None, None, false);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        if arg == "-q" || arg == "--quiet" {
+            if quiet {
+                return None;
+            }
+            quiet = true;
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(OsString::from(value))),
+            None => (arg, None),
+        };
+        let slot = match name {
+            "--db" => &mut db,
+            "--config" => &mut config,
+            "--recipient" => &mut recipient,
+            _ => return None,
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => rest.next()?.clone(),
+        };
+        if slot.is_some() || !plain(&value) {
+            return None;
+        }
+        *slot = Some(value);
+    }
+    let or_env = |given: Option<OsString>, var: &str| match given {
+        Some(value) => Some(Some(value)),
+        None => match env(var) {
+            None => Some(None),
+            Some(value) if plain(&value) => Some(Some(value)),
+            Some(_) => None,
+        },
+    };
+    let db = or_env(db, "MAILROOM_DB")?;
+    let config = or_env(config, "MAILROOM_CONFIG")?;
+    let recipient = match or_env(recipient, "ORIGINAL_RECIPIENT")? {
+        Some(r) => Some(r.into_string().ok()?),
+        None => None,
+    };
+    Some(Cli {
+        config: config.map(PathBuf::from),
+        db: db.map(PathBuf::from),
+        verbose: 0,
+        quiet,
+        command: Command::Process {
+            files: Vec::new(),
+            recipient,
+            dry_run: false,
+        },
+    })
+}
+
+/// A value [`parse_process`] may take as it is: not empty and not
+/// starting with `-`.
+fn plain(value: &OsString) -> bool {
+    !value.is_empty() && !value.as_encoded_bytes().starts_with(b"-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "process",
+        "--db",
+        "--config",
+        "--recipient",
+        "-q",
+        "--quiet",
+        "-v",
+        "-qv",
+        "--dry-run",
+        "--help",
+        "--",
+        "a.db",
+        "r.yaml",
+        "crm+case@example.com",
+        "-x",
+        "",
+        "--db=a.db",
+        "--db=",
+        "--config=r.yaml",
+        "--recipient=crm@example.com",
+        "m.eml",
+        "check",
+    ];
+
+    fn clap_parse(args: &[OsString]) -> Option<String> {
+        Cli::try_parse_from(args).ok().map(|c| format!("{c:?}"))
+    }
+
+    fn args(tokens: &[&str]) -> Vec<OsString> {
+        std::iter::once("mailroom")
+            .chain(tokens.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn takes_the_plain_forms_and_leaves_the_rest_to_clap() {
+        let env = |_: &str| None;
+        let cli = parse_process(
+            &args(&["process", "--db", "a.db", "--config=r.yaml", "-q"]),
+            env,
+        )
+        .expect("taken");
+        assert_eq!(cli.db, Some(PathBuf::from("a.db")));
+        assert_eq!(cli.config, Some(PathBuf::from("r.yaml")));
+        assert!(cli.quiet);
+        for other in [
+            &["process", "m.eml"][..],
+            &["process", "--dry-run"],
+            &["process", "-v"],
+            &["process", "-q", "-q"],
+            &["process", "--db", "a.db", "--db", "b.db"],
+            &["process", "--db", "-x"],
+            &["process", "--db="],
+            &["process", "--db"],
+            &["--db", "a.db", "process"],
+            &["check"],
+        ] {
+            assert!(parse_process(&args(other), env).is_none(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_environment_fills_what_is_not_given() {
+        let env = |name: &str| match name {
+            "MAILROOM_DB" => Some(OsString::from("env.db")),
+            "ORIGINAL_RECIPIENT" => Some(OsString::from("crm+case@example.com")),
+            _ => None,
+        };
+        let cli = parse_process(&args(&["process", "--db", "a.db"]), env).expect("taken");
+        assert_eq!(cli.db, Some(PathBuf::from("a.db")), "the argument wins");
+        assert_eq!(cli.config, None);
+        let Command::Process { recipient, .. } = &cli.command else {
+            panic!("process");
+        };
+        assert_eq!(recipient.as_deref(), Some("crm+case@example.com"));
+        let cli = parse_process(&args(&["process"]), env).expect("taken");
+        assert_eq!(cli.db, Some(PathBuf::from("env.db")));
+        // An empty variable is an error in clap: left to it.
+        let empty = |name: &str| (name == "MAILROOM_DB").then(OsString::new);
+        assert!(parse_process(&args(&["process"]), empty).is_none());
+    }
+
+    /// Every command line of up to three arguments after `process`, from
+    /// the tokens above: whatever the fast path takes, clap parses to the
+    /// same command line (both read this process's real environment).
+    #[test]
+    fn agrees_with_clap_on_every_short_command_line() {
+        let mut taken = 0;
+        let mut lines: Vec<Vec<&str>> = vec![vec![]];
+        for _ in 0..3 {
+            let longer: Vec<Vec<&str>> = lines
+                .iter()
+                .filter(|l| l.len() == lines.last().map_or(0, Vec::len))
+                .flat_map(|l| {
+                    TOKENS.iter().map(move |t| {
+                        let mut l = l.clone();
+                        l.push(t);
+                        l
+                    })
+                })
+                .collect();
+            lines.extend(longer);
+        }
+        for line in &lines {
+            let tokens: Vec<&str> = std::iter::once("process")
+                .chain(line.iter().copied())
+                .collect();
+            let argv = args(&tokens);
+            if let Some(fast) = parse_process(&argv, |name| std::env::var_os(name)) {
+                taken += 1;
+                assert_eq!(Some(format!("{fast:?}")), clap_parse(&argv), "{tokens:?}");
+            }
+        }
+        assert!(taken > 100, "only {taken} command lines taken");
+    }
+
+    proptest! {
+        /// The same for longer command lines.
+        #[test]
+        fn agrees_with_clap(picks in proptest::collection::vec(0..TOKENS.len(), 0..9)) {
+            let tokens: Vec<&str> = std::iter::once("process").chain(picks.iter().map(|&i| TOKENS[i])).collect();
+            let argv = args(&tokens);
+            if let Some(fast) = parse_process(&argv, |name| std::env::var_os(name)) {
+                prop_assert_eq!(Some(format!("{fast:?}")), clap_parse(&argv), "{:?}", tokens);
+            }
+        }
+    }
 }

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 fn main() {
     mailroom::signals::ignore_file_size_limit();
-    let code = match mailroom::cli::Cli::try_parse() {
+    let code = match mailroom::cli::parse() {
         Ok(cli) => mailroom::app::run(cli),
         Err(e) => {
             // clap prints help and version too; only real errors are 64.
