@@ -140,7 +140,7 @@ impl Pipeline<'_> {
         };
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
-        let _ = store.housekeeping(Some(raw.len() as u64));
+        let _ = store.housekeeping(true);
         Ok(report)
     }
 }

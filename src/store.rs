@@ -222,10 +222,10 @@ pub const APPLICATION_ID: i32 = 0x4d52_4d31;
 
 /// Whether a delivery that leaves `wal` bytes of frames in the WAL, `own`
 /// of them its own, checkpoints it: past [`WAL_SIZE_LIMIT`], unless
-/// `defer_own` and most of it is this delivery's own, up to
+/// `defer_own` and at least half of it is this delivery's own, up to
 /// `WAL_DEFER_LIMIT` (see [`keep_wal_short`]).
 pub fn checkpoint_due(wal: u64, own: u64, defer_own: bool) -> bool {
-    let deferred = defer_own && own > wal / 2 && wal <= WAL_DEFER_LIMIT;
+    let deferred = defer_own && own >= wal / 2 && wal <= WAL_DEFER_LIMIT;
     wal > WAL_SIZE_LIMIT as u64 && !deferred
 }
 
@@ -278,16 +278,18 @@ impl WalWatch {
 /// readers still in the WAL the checkpoint stops short and a later
 /// delivery does it.
 ///
-/// `own` is what this process wrote, when it may leave the checkpoint to
-/// the next delivery: re-reading a few MB costs the next delivery less
-/// than a checkpoint's fsync, so 1 MB messages checkpoint every other
+/// With `defer_own`, a WAL that is at least half this connection's own
+/// frames is left for the next delivery while it is under
+/// `WAL_DEFER_LIMIT`: re-reading a few MB costs the next delivery less
+/// than a checkpoint's fixed costs, and every byte is copied once either
+/// way, so a run of 1 MB messages checkpoints every second or third
 /// delivery instead of every one, while small ones still keep the WAL near
-/// 1 MB and large ones checkpoint at once. A piped delivery defers; a
-/// `maildir` run, which the next delivery should not have to follow up,
-/// does not. Public for `examples/pipe_floor.rs`, which keeps the same
-/// policy.
-pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, own: Option<u64>) -> Result<()> {
-    if !checkpoint_due(watch.bytes(), own.unwrap_or(0), own.is_some()) {
+/// 1 MB and larger ones checkpoint at once. A piped delivery defers; a `maildir` run, which the
+/// next delivery should not have to follow up, does not. Public for
+/// `examples/pipe_floor.rs`, which keeps the same policy.
+pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, defer_own: bool) -> Result<()> {
+    let own = frames_written(conn) * WAL_FRAME_BYTES;
+    if !checkpoint_due(watch.bytes(), own, defer_own) {
         return Ok(());
     }
     let (log, copied): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -297,6 +299,27 @@ pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, own: Option<u64>) -> 
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
     Ok(())
+}
+
+/// Pages `conn` has written to the WAL since it opened.
+fn frames_written(conn: &Connection) -> u64 {
+    let (mut current, mut highest) = (0, 0);
+    // SAFETY: the handle is the live connection's; the call only reads a
+    // counter into the two integers.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+            &mut current,
+            &mut highest,
+            0,
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        u64::try_from(current).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 pub struct Store {
@@ -583,17 +606,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Keeps the WAL short for the next process ([`keep_wal_short`]):
-    /// `own` is about what this delivery wrote, when it may leave the
-    /// checkpoint to the next one (`None` for a `maildir` run). The
-    /// one-page write that starts the WAL over waits briefly for the write
-    /// lock; if another writer holds it, a later delivery does it.
-    pub fn housekeeping(&self, own: Option<u64>) -> Result<()> {
+    /// Keeps the WAL short for the next process ([`keep_wal_short`]);
+    /// `defer_own` for a piped delivery, which may leave a WAL that is
+    /// mostly its own to the next one. The one-page write that starts the
+    /// WAL over waits briefly for the write lock; if another writer holds
+    /// it, a later delivery does it.
+    pub fn housekeeping(&self, defer_own: bool) -> Result<()> {
         if self.wal.is_none() {
             return Ok(());
         }
         self.conn.busy_timeout(Duration::from_millis(200))?;
-        let done = keep_wal_short(&self.conn, &self.watch, own);
+        let done = keep_wal_short(&self.conn, &self.watch, defer_own);
         self.conn.busy_timeout(busy_timeout())?;
         done
     }
@@ -1548,6 +1571,14 @@ mod tests {
             "own 2 MB: left to the next"
         );
         assert!(
+            !checkpoint_due(2 * limit, limit, true),
+            "half its own: left to the next"
+        );
+        assert!(
+            checkpoint_due(3 * limit, limit, true),
+            "a third its own: checkpointed"
+        );
+        assert!(
             checkpoint_due(2 * limit, 2 * limit - 4096, false),
             "maildir does not defer"
         );
@@ -1581,8 +1612,8 @@ mod tests {
             }
             tx.commit().expect("commit");
             let before = store.watch.bytes();
-            store.housekeeping(Some(1000)).expect("housekeeping");
-            if checkpoint_due(before, 1000, true) {
+            store.housekeeping(false).expect("housekeeping");
+            if checkpoint_due(before, 0, false) {
                 // Copied, then one page written into a WAL started over;
                 // the file keeps its blocks for later commits.
                 let after: i64 = store

@@ -473,7 +473,7 @@ pub fn run(
     });
     // Leave the WAL small for the next process that opens the database
     // (a piped delivery would otherwise re-read it).
-    let _ = store.housekeeping(None);
+    let _ = store.housekeeping(false);
     summary.elapsed = started.elapsed();
     summary
 }
