@@ -171,19 +171,49 @@ fn open_read_only(cli: &Cli) -> Result<Store, Failure> {
     Store::open_read_only(&db_path(cli)?).map_err(Failure::temp)
 }
 
+/// The config and the database for `process`, the config first: its
+/// error is the one reported when both fail. An existing database is
+/// opened on this thread while another loads the config (each takes a
+/// few tenths of a millisecond that a piped delivery waits for); a
+/// database that does not exist yet is created only once the config has
+/// loaded, so a broken config writes nothing.
+fn load_and_open(cli: &Cli, dry_run: bool) -> (Result<Config, Failure>, Result<Store, Failure>) {
+    let open = || {
+        if dry_run {
+            open_read_only(cli)
+        } else {
+            open_store(cli)
+        }
+    };
+    let exists = db_path(cli).is_ok_and(|db| db.exists());
+    if !exists {
+        let config = load_config(cli);
+        let store = match &config {
+            Ok(_) => open(),
+            Err(_) => Err(Failure::temp(anyhow!("not opened"))),
+        };
+        return (config, store);
+    }
+    std::thread::scope(|s| {
+        let loading = s.spawn(|| load_config(cli));
+        let store = open();
+        let config = loading
+            .join()
+            .unwrap_or_else(|_| Err(Failure::temp(anyhow!("the config loader failed"))));
+        (config, store)
+    })
+}
+
 fn process(
     cli: &Cli,
     files: &[PathBuf],
     recipient: Option<&str>,
     dry_run: bool,
 ) -> Result<Exit, Failure> {
-    let config = load_config(cli)?;
+    let (config, store) = load_and_open(cli, dry_run);
+    let config = config?;
+    let mut store = store?;
     let db = db_path(cli)?;
-    let mut store = if dry_run {
-        open_read_only(cli)?
-    } else {
-        open_store(cli)?
-    };
     let mut pipeline = Pipeline {
         config: &config,
         store: &mut store,

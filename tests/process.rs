@@ -225,6 +225,39 @@ fn a_missing_or_invalid_config_exits_75() {
 }
 
 #[test]
+fn a_broken_config_beside_an_existing_database_files_nothing() {
+    // The config is loaded while an existing database is opened; its
+    // error is still the one reported, and the mail is not filed.
+    let mut env = Env::with_example_config();
+    env.file(&fixture("support-request.eml"));
+    let broken = env.path("broken.yaml");
+    std::fs::write(&broken, "actions:\n  - name: x\n    do: explode\n").expect("write");
+    env.config = Some(broken);
+    let r = env.process(&common::with_message_id(
+        &fixture("deal-original.eml"),
+        "after-break@customer.example",
+    ));
+    assert_eq!(r.code, 75);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("broken.yaml:3:5: rule `x`: unknown action `explode`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+
+    // Both broken: the config's error is the one reported.
+    let mut both = Env::new();
+    both.config = Some(env.path("broken.yaml"));
+    both.db = env.path("no-such-dir-file");
+    std::fs::create_dir(&both.db).expect("a directory where the database should be");
+    let r = both.process(&fixture("support-request.eml"));
+    assert_eq!(r.code, 75);
+    assert!(r.stderr.contains("broken.yaml"), "{}", r.stderr);
+}
+
+#[test]
 fn an_unwritable_database_exits_75() {
     let env = Env::new();
     let ro = env.path("ro");
