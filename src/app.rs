@@ -195,11 +195,17 @@ fn load_and_open(cli: &Cli, dry_run: bool) -> (Result<Config, Failure>, Result<S
         return (config, store);
     }
     std::thread::scope(|s| {
-        let loading = s.spawn(|| load_config(cli));
+        // Without a thread (a process limit), one after the other.
+        let loading = std::thread::Builder::new()
+            .spawn_scoped(s, || load_config(cli))
+            .ok();
         let store = open();
-        let config = loading
-            .join()
-            .unwrap_or_else(|_| Err(Failure::temp(anyhow!("the config loader failed"))));
+        let config = match loading {
+            Some(loading) => loading
+                .join()
+                .unwrap_or_else(|_| Err(Failure::temp(anyhow!("the config loader failed")))),
+            None => load_config(cli),
+        };
         (config, store)
     })
 }

@@ -119,15 +119,21 @@ impl Pipeline<'_> {
         } else {
             let wal = store.wal_file().map(std::path::Path::to_path_buf);
             std::thread::scope(|s| -> Result<Report> {
-                let parsing = s.spawn(|| filing.prepare(raw));
+                // Without a thread (a process limit), parsed after the write.
+                let parsing = std::thread::Builder::new()
+                    .spawn_scoped(s, || filing.prepare(raw))
+                    .ok();
                 let tx = store.begin()?;
                 let staged = tx.stage_raw(raw)?;
                 if let Some(wal) = &wal {
                     store::start_writeback(wal);
                 }
-                let parsed = parsing
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the parsing thread failed"))?;
+                let parsed = match parsing {
+                    Some(parsing) => parsing
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("the parsing thread failed"))?,
+                    None => filing.prepare(raw),
+                };
                 let report = filing.file_in(&tx, raw, &parsed, Some(&staged))?;
                 if report.status == Status::Duplicate {
                     // Already filed: the staged copy is rolled back.

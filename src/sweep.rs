@@ -350,22 +350,47 @@ pub fn run(
         .map(|_| Budget::new(READ_AHEAD_BYTES / workers))
         .collect();
     std::thread::scope(|s| {
-        let moves = (!options.keep).then(|| {
-            let (tx, rx) = sync_channel::<Moves>(2);
-            let failures = unmoved_tx.clone();
-            (tx, s.spawn(move || mover(rx, failures)))
-        });
+        // A thread the system refuses (a process limit) is said once on
+        // stderr; the run goes on without it where it can: without the
+        // mover the stored mail stays in new/ (the next run finds it
+        // filed and moves it), without the checkpointer the writer
+        // checkpoints at commit, and without a worker the writer stops
+        // at that worker's first message, leaving the rest for the next
+        // run (exit 75).
+        let thread = |what: &str| {
+            let what = what.to_string();
+            move |e: std::io::Error| {
+                eprintln!("mailroom: cannot start the {what} thread: {e}");
+            }
+        };
+        let moves = (!options.keep)
+            .then(|| {
+                let (tx, rx) = sync_channel::<Moves>(2);
+                let failures = unmoved_tx.clone();
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || mover(rx, failures))
+                    .map_err(thread("mover"))
+                    .ok()
+                    .map(|mover| (tx, mover))
+            })
+            .flatten();
         drop(unmoved_tx);
         if let Some(other) = checkpointer {
-            s.spawn(move || {
-                // Until the writer is done; a failed checkpoint is retried
-                // on the next tick, and the last one happens at close.
-                while let Err(RecvTimeoutError::Timeout) =
-                    stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    let _ = other.checkpoint();
-                }
-            });
+            let started = std::thread::Builder::new()
+                .spawn_scoped(s, move || {
+                    // Until the writer is done; a failed checkpoint is
+                    // retried on the next tick, and the last one happens
+                    // at close.
+                    while let Err(RecvTimeoutError::Timeout) =
+                        stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
+                    {
+                        let _ = other.checkpoint();
+                    }
+                })
+                .map_err(thread("checkpoint"));
+            if started.is_err() {
+                let _ = store.set_auto_checkpoint(1000);
+            }
         }
         // Room for a whole batch, so that reading ahead is bounded by
         // bytes, not by count.
@@ -377,7 +402,7 @@ pub fn run(
             let Some(budget) = budgets.get(w) else {
                 break;
             };
-            s.spawn(move || {
+            let worker = std::thread::Builder::new().spawn_scoped(s, move || {
                 let filing = Filing {
                     config: options.config,
                     envelope: None,
@@ -394,6 +419,9 @@ pub fn run(
                     }
                 }
             });
+            if let Err(e) = worker {
+                thread("reading")(e);
+            }
         }
         let (moves, mover) = moves.unzip();
         let mut writer = Writer {

@@ -184,6 +184,32 @@ fn a_second_run_while_one_is_active_exits_0_at_once() {
 }
 
 #[test]
+fn a_run_that_cannot_start_its_threads_leaves_everything_for_the_next() {
+    // A process limit can refuse threads (here: a stack no mmap can
+    // give). The run says so, files nothing it cannot read, exits 75 and
+    // leaves every message in new/; the next run files them all.
+    let env = Env::with_example_config();
+    let md = env.path("Maildir");
+    let names = fill_maildir(&md, &corpus_messages()[..3], 3);
+    let mut cmd = env.command(&["maildir", md.to_str().expect("utf-8 path")]);
+    cmd.env("RUST_MIN_STACK", (1_u64 << 40).to_string());
+    let r = common::run(cmd, b"");
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot start the reading thread"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(summary(&r, "left for the next run"), 3, "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), names);
+    let r = maildir(&env, &md, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(names_in(&md, "new"), Vec::<String>::new());
+    assert_eq!(names_in(&md, "cur").len(), 3);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+}
+
+#[test]
 fn a_vanished_file_is_not_an_error() {
     let env = Env::new();
     let md = env.path("Maildir");

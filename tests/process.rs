@@ -225,6 +225,35 @@ fn a_missing_or_invalid_config_exits_75() {
 }
 
 #[test]
+fn a_delivery_that_cannot_start_a_thread_does_its_steps_in_turn() {
+    // The config loads on a second thread while an existing database
+    // opens, and a large message is parsed on one while it is written. A
+    // process limit can refuse threads (here: a stack no mmap can give);
+    // the delivery then does those steps one after the other.
+    let env = Env::with_example_config();
+    env.file(&fixture("support-request.eml"));
+    let no_threads = |raw: &[u8]| {
+        let mut cmd = env.command(&["process"]);
+        cmd.env("RUST_MIN_STACK", (1_u64 << 40).to_string());
+        common::run(cmd, raw)
+    };
+    let small =
+        common::with_message_id(&fixture("deal-original.eml"), "no-thread@customer.example");
+    let r = no_threads(&small);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.report().status, Status::Processed);
+    let line = format!("{}\n", "x".repeat(75));
+    let big = format!(
+        "From: Ann <ann@customer.example>\nTo: crm@example.com\nSubject: logs\nMessage-ID: <big-no-thread@customer.example>\n\n{}",
+        line.repeat(20_000)
+    );
+    let r = no_threads(big.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.report().status, Status::Processed);
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 3);
+}
+
+#[test]
 fn a_broken_config_beside_an_existing_database_files_nothing() {
     // The config is loaded while an existing database is opened; its
     // error is still the one reported, and the mail is not filed.
