@@ -450,7 +450,9 @@ mod tests {
         /// The same for longer command lines.
         #[test]
         fn agrees_with_clap(picks in proptest::collection::vec(0..TOKENS.len(), 0..9)) {
-            let tokens: Vec<&str> = std::iter::once("process").chain(picks.iter().map(|&i| TOKENS[i])).collect();
+            let tokens: Vec<&str> = std::iter::once("process")
+                .chain(picks.iter().map(|&i| TOKENS[i]))
+                .collect();
             let argv = args(&tokens);
             if let Some(fast) = parse_process(&argv, |name| std::env::var_os(name)) {
                 prop_assert_eq!(Some(format!("{fast:?}")), clap_parse(&argv), "{:?}", tokens);

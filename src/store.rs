@@ -284,9 +284,10 @@ impl WalWatch {
 /// than a checkpoint's fixed costs, and every byte is copied once either
 /// way, so a run of 1 MB messages checkpoints every second or third
 /// delivery instead of every one, while small ones still keep the WAL near
-/// 1 MB and larger ones checkpoint at once. A piped delivery defers; a `maildir` run, which the
-/// next delivery should not have to follow up, does not. Public for
-/// `examples/pipe_floor.rs`, which keeps the same policy.
+/// 1 MB and larger ones checkpoint at once. A piped delivery defers; a
+/// `maildir` run, which the next delivery should not have to follow up,
+/// does not. Public for `examples/pipe_floor.rs`, which keeps the same
+/// policy.
 pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, defer_own: bool) -> Result<()> {
     let own = frames_written(conn) * WAL_FRAME_BYTES;
     if !checkpoint_due(watch.bytes(), own, defer_own) {
