@@ -72,5 +72,7 @@ fn main() -> anyhow::Result<()> {
 
     keep_wal_short(&conn, &watch, true)?;
     println!("{{\"status\":\"stored\",\"sha256\":\"{sha}\"}}");
+    // As `process` does: the exit, not a close, releases the database.
+    std::mem::forget(conn);
     Ok(())
 }

@@ -229,6 +229,9 @@ pub fn checkpoint_due(wal: u64, own: u64, defer_own: bool) -> bool {
     wal > WAL_SIZE_LIMIT as u64 && !deferred
 }
 
+/// SQLite's default for its automatic checkpoint at commit, in frames.
+pub const AUTO_CHECKPOINT_PAGES: u32 = 1000;
+
 /// What a connection's WAL hook saw: the frames in the WAL after its last
 /// commit. The hook also checkpoints at commit past `auto_pages` frames,
 /// as SQLite's own automatic checkpoint (which a hook replaces) would.
@@ -240,10 +243,12 @@ pub struct WalWatch {
 
 impl WalWatch {
     /// Installs the hook on `conn`, with SQLite's default automatic
-    /// checkpoint at 1000 frames.
+    /// checkpoint ([`AUTO_CHECKPOINT_PAGES`]).
     pub fn install(conn: &mut Connection) -> Result<WalWatch> {
         let watch = WalWatch::default();
-        watch.auto_pages.store(1000, Ordering::Relaxed);
+        watch
+            .auto_pages
+            .store(AUTO_CHECKPOINT_PAGES, Ordering::Relaxed);
         let (frames, auto_pages) = (watch.frames.clone(), watch.auto_pages.clone());
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, n: c_int| {
             let n = u32::try_from(n).unwrap_or(0);
@@ -325,7 +330,8 @@ fn frames_written(conn: &Connection) -> u64 {
 
 pub struct Store {
     conn: Connection,
-    /// Whether this is a writing connection with a WAL to look after.
+    /// The WAL file beside the database; `None` for a read-only or
+    /// in-memory connection, which has no WAL to look after.
     wal: Option<std::path::PathBuf>,
     /// Frames in the WAL after this connection's commits.
     watch: WalWatch,
@@ -633,9 +639,8 @@ impl Store {
 
     /// Sets how many WAL pages trigger a checkpoint at commit; 0 leaves
     /// checkpoints to [`Store::checkpoint`] on another connection.
-    pub fn set_auto_checkpoint(&self, pages: u32) -> Result<()> {
+    pub fn set_auto_checkpoint(&self, pages: u32) {
         self.watch.auto_pages.store(pages, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Copies committed WAL pages into the database file without waiting

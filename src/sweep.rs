@@ -343,7 +343,9 @@ pub fn run(
         .min(total.max(1));
     let limit = options.config.limits.message_bytes;
     let mut summary = Summary::default();
-    let checkpointer = checkpointer.filter(|_| store.set_auto_checkpoint(0).is_ok());
+    if checkpointer.is_some() {
+        store.set_auto_checkpoint(0);
+    }
     let (stop_checkpoints, stopped_checkpoints) = channel::<()>();
     let (unmoved_tx, unmoved) = channel::<Unmoved>();
     let budgets: &Vec<Budget> = &(0..workers)
@@ -357,19 +359,13 @@ pub fn run(
         // checkpoints at commit, and without a worker the writer stops
         // at that worker's first message, leaving the rest for the next
         // run (exit 75).
-        let thread = |what: &str| {
-            let what = what.to_string();
-            move |e: std::io::Error| {
-                eprintln!("mailroom: cannot start the {what} thread: {e}");
-            }
-        };
         let moves = (!options.keep)
             .then(|| {
                 let (tx, rx) = sync_channel::<Moves>(2);
                 let failures = unmoved_tx.clone();
                 std::thread::Builder::new()
                     .spawn_scoped(s, move || mover(rx, failures))
-                    .map_err(thread("mover"))
+                    .map_err(|e| refused("mover", &e))
                     .ok()
                     .map(|mover| (tx, mover))
             })
@@ -387,9 +383,9 @@ pub fn run(
                         let _ = other.checkpoint();
                     }
                 })
-                .map_err(thread("checkpoint"));
+                .map_err(|e| refused("checkpoint", &e));
             if started.is_err() {
-                let _ = store.set_auto_checkpoint(1000);
+                store.set_auto_checkpoint(crate::store::AUTO_CHECKPOINT_PAGES);
             }
         }
         // Room for a whole batch, so that reading ahead is bounded by
@@ -420,7 +416,7 @@ pub fn run(
                 }
             });
             if let Err(e) = worker {
-                thread("reading")(e);
+                refused("reading", &e);
             }
         }
         let (moves, mover) = moves.unzip();
@@ -504,6 +500,11 @@ pub fn run(
     let _ = store.housekeeping(false);
     summary.elapsed = started.elapsed();
     summary
+}
+
+/// Says on stderr that the system refused the `what` thread.
+fn refused(what: &str, error: &std::io::Error) {
+    eprintln!("mailroom: cannot start the {what} thread: {error}");
 }
 
 struct Writer<'w> {
