@@ -29,8 +29,23 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAILROOM = os.path.join(ROOT, "target", "release", "mailroom")
-FLOOR = os.path.join(ROOT, "target", "release", "examples", "pipe_floor")
+
+
+def built(*path):
+    """A release build's output: under target/<host triple>/ (the
+    project builds for the host as if cross-compiling, .cargo/config.toml),
+    or under target/ for a build that overrode that."""
+    try:
+        out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout
+        host = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("host:"))
+    except (OSError, StopIteration):
+        host = ""
+    places = [os.path.join(ROOT, "target", host, "release", *path), os.path.join(ROOT, "target", "release", *path)]
+    return next((p for p in places if os.path.exists(p)), places[0])
+
+
+MAILROOM = built("mailroom")
+FLOOR = built("examples", "pipe_floor")
 
 
 def message(size, n):

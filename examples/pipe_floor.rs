@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo build --release --examples
-//! target/release/examples/pipe_floor DB < message.eml
+//! target/*/release/examples/pipe_floor DB < message.eml
 //! ```
 //!
 //! It reads the message from stdin, opens DB in WAL mode with

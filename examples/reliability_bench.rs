@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release
-//! cargo run --release --example reliability_bench -- target/release/mailroom [DIR]
+//! cargo run --release --example reliability_bench [-- MAILROOM [DIR]]
 //! ```
 //!
 //! 1. What the durable commit costs: one delivery's transaction (open,
@@ -26,10 +26,16 @@ const ROUNDS: usize = 200;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let binary = PathBuf::from(
-        args.next()
-            .unwrap_or_else(|| "target/release/mailroom".into()),
-    );
+    // By default the mailroom built beside this example: its directory's
+    // parent holds the release executables.
+    let binary = match args.next() {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .map(|release| release.join("mailroom"))
+            .ok_or_else(|| anyhow::anyhow!("usage: reliability_bench MAILROOM [DIR]"))?,
+    };
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/bench".into()));
     std::fs::create_dir_all(&dir)?;
 

@@ -149,3 +149,31 @@ fn the_executable_is_position_independent_unless_built_otherwise() {
     };
     assert_eq!(e_type, want, "ELF type {e_type}: expected {what}");
 }
+
+/// Built as `.cargo/config.toml` says (glibc linked in, `crt-static`), the
+/// executable names no dynamic loader (no PT_INTERP program header): it
+/// starts without loading libc, libm and libgcc_s. Built with
+/// `RUSTFLAGS=` it is an ordinary dynamically linked program. The test
+/// itself is built with the same flags as the executable.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_executable_needs_no_dynamic_loader_when_built_static() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_mailroom")).expect("read the executable");
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let mut phoff = [0u8; 8];
+    phoff.copy_from_slice(&elf[32..40]);
+    let (phoff, size, count) = (u64::from_le_bytes(phoff) as usize, u16_at(54), u16_at(56));
+    assert!(
+        count > 0 && phoff + size * count <= elf.len(),
+        "program headers"
+    );
+    let interp = (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes([elf[at], elf[at + 1], elf[at + 2], elf[at + 3]]) == 3
+    });
+    if cfg!(target_feature = "crt-static") {
+        assert!(!interp, "a crt-static build must not need ld.so");
+    } else {
+        assert!(interp, "a dynamically linked build names its loader");
+    }
+}
