@@ -226,8 +226,7 @@ fn a_missing_or_invalid_config_exits_75() {
 
 #[test]
 fn a_delivery_that_cannot_start_a_thread_does_its_steps_in_turn() {
-    // The config loads on a second thread while an existing database
-    // opens, and a large message is parsed on one while it is written. A
+    // A large message is parsed on a second thread while it is written. A
     // process limit can refuse threads (here: a stack no mmap can give);
     // the delivery then does those steps one after the other.
     let env = Env::with_example_config();
@@ -255,8 +254,8 @@ fn a_delivery_that_cannot_start_a_thread_does_its_steps_in_turn() {
 
 #[test]
 fn a_broken_config_beside_an_existing_database_files_nothing() {
-    // The config is loaded while an existing database is opened; its
-    // error is still the one reported, and the mail is not filed.
+    // The config is loaded before an existing database is opened; its
+    // error is the one reported, and the mail is not filed.
     let mut env = Env::with_example_config();
     env.file(&fixture("support-request.eml"));
     let broken = env.path("broken.yaml");
