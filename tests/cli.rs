@@ -134,20 +134,26 @@ fn maildir_quiet_still_reports_failures() {
 }
 
 /// The executable is position-independent (ELF type DYN, 3), so its load
-/// address is randomised, unless it was built with `MAILROOM_NO_PIE=1`,
-/// which links it at a fixed address (EXEC, 2) for a faster start
-/// (build.rs).
+/// address is randomised, unless it was built with `-C
+/// relocation-model=static` in RUSTFLAGS, which links it at a fixed
+/// address (EXEC, 2) for a faster start (build.rs).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn the_executable_is_position_independent_unless_built_otherwise() {
     let elf = std::fs::read(env!("CARGO_BIN_EXE_mailroom")).expect("read the executable");
     assert_eq!(&elf[..4], b"\x7fELF");
     let e_type = u16::from_le_bytes([elf[16], elf[17]]);
-    let (want, what) = match option_env!("MAILROOM_NO_PIE") {
-        Some("1") => (2, "EXEC (built with MAILROOM_NO_PIE=1)"),
-        _ => (3, "DYN (position-independent)"),
+    let (want, what) = if cfg!(mailroom_fixed_address) {
+        (2, "EXEC (built with relocation-model=static)")
+    } else {
+        (3, "DYN (position-independent)")
     };
     assert_eq!(e_type, want, "ELF type {e_type}: expected {what}");
+    let version = std::process::Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("--version")
+        .output()
+        .expect("run mailroom --version");
+    assert!(version.status.success(), "the executable runs");
 }
 
 /// Built as `.cargo/config.toml` says (glibc linked in, `crt-static`), the
