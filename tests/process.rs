@@ -211,17 +211,21 @@ fn a_missing_or_invalid_config_exits_75() {
     let r = env.process(&fixture("support-request.eml"));
     assert_eq!(r.code, 75);
     assert!(r.stderr.contains("missing.yaml"), "{}", r.stderr);
-    let env = Env::with_config("actions:\n  - name: x\n    do: explode\n");
+    let env = Env::with_config(BROKEN);
     let r = env.process(&fixture("support-request.eml"));
+    assert_broken_config(&r, "rules.yaml");
+    assert!(!env.db.exists(), "nothing is written with a broken config");
+}
+
+/// A config whose only rule has an unknown action (line 3, column 5).
+const BROKEN: &str = "actions:\n  - name: x\n    do: explode\n";
+
+/// Exit 75 and one line on stderr naming `file`, line, column and rule.
+fn assert_broken_config(r: &common::Run, file: &str) {
     assert_eq!(r.code, 75);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("rules.yaml:3:5: rule `x`: unknown action `explode`"),
-        "{}",
-        r.stderr
-    );
-    assert!(!env.db.exists(), "nothing is written with a broken config");
+    let want = format!("{file}:3:5: rule `x`: unknown action `explode`");
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
 }
 
 #[test]
@@ -259,20 +263,13 @@ fn a_broken_config_beside_an_existing_database_files_nothing() {
     let mut env = Env::with_example_config();
     env.file(&fixture("support-request.eml"));
     let broken = env.path("broken.yaml");
-    std::fs::write(&broken, "actions:\n  - name: x\n    do: explode\n").expect("write");
+    std::fs::write(&broken, BROKEN).expect("write");
     env.config = Some(broken);
     let r = env.process(&common::with_message_id(
         &fixture("deal-original.eml"),
         "after-break@customer.example",
     ));
-    assert_eq!(r.code, 75);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("broken.yaml:3:5: rule `x`: unknown action `explode`"),
-        "{}",
-        r.stderr
-    );
+    assert_broken_config(&r, "broken.yaml");
     assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
 
     // Both broken: the config's error is the one reported.
