@@ -186,6 +186,10 @@ fn process(
     let db = db_path(cli)?;
     let mut store = if dry_run {
         open_read_only(cli)?
+    } else if files.len() <= 1 {
+        // One message and exit, as a mail server pipes it: the database
+        // is held alone when nobody else has it open.
+        Store::open_for_one_delivery(&db).map_err(Failure::temp)?
     } else {
         open_store(cli)?
     };

@@ -495,12 +495,81 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the database for a process that files one message and exits
+    /// (`process` with one input), holding it alone when nobody else has
+    /// it open: in SQLite's exclusive locking mode the WAL index lives in
+    /// the process's memory instead of the shared `-shm` file, which the
+    /// first connection would otherwise truncate, grow back page by page
+    /// and map, and whose locks every statement would take. Measured 0.17
+    /// to 0.27 ms less per small piped message (README, "Pipe speed").
+    ///
+    /// The exclusive lock is held until the process exits, so it is only
+    /// tried, never waited for: when another connection has the database
+    /// open (a `maildir` run, a reader, another delivery) the first access
+    /// is refused at once, and the database is opened again as [`open`]
+    /// does, sharing it as usual and waiting for the writer in turn.
+    /// Connections opened as usual meanwhile wait for the lock, as they
+    /// wait for any writer, for the few milliseconds of the delivery. A
+    /// database without its `-shm` file yet (a new one, or one a tool
+    /// has just closed last) is opened as usual, which makes the file.
+    ///
+    /// [`open`]: Store::open
+    pub fn open_for_one_delivery(path: &Path) -> Result<Store> {
+        if let Some(store) = Store::try_exclusive(path) {
+            return Ok(store);
+        }
+        Store::open(path)
+    }
+
+    /// The exclusive open of [`Store::open_for_one_delivery`]; `None` when
+    /// the database is in use or anything else goes wrong, for
+    /// [`Store::open`] to retry and report.
+    fn try_exclusive(path: &Path) -> Option<Store> {
+        // Only once a shared open has made the `-shm` file: it keeps that
+        // file's space and its owner and mode (which SQLite copies from
+        // the database) for the connections that need it later, such as a
+        // reader on a full disk or one without write access to the
+        // directory. Nothing here writes to it.
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        if !Path::new(&shm).is_file() {
+            return None;
+        }
+        let wal = wal_path(path);
+        let wal_at_open = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
+            .ok()?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .ok()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return None;
+        }
+        let mut store = Store {
+            conn,
+            wal: Some(wal),
+            watch: WalWatch::default(),
+        };
+        store.conn.busy_timeout(busy_timeout()).ok()?;
+        store.configure().ok()?;
+        sync_directory_for_new_wal(path, wal_at_open);
+        Some(store)
+    }
+
     fn setup(&mut self) -> Result<()> {
         self.conn.busy_timeout(busy_timeout())?;
         let mode = self.switch_to_wal()?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch to WAL mode (got `{mode}`)");
         }
+        self.configure()
+    }
+
+    /// Everything after the switch to WAL: durability, the WAL's upkeep,
+    /// caches, and the schema brought up to date.
+    fn configure(&mut self) -> Result<()> {
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         // No checkpoint when a short-lived process closes the database: it
@@ -1407,6 +1476,103 @@ mod tests {
                 let store = r.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
                 assert_eq!(store.version().expect("version"), MIGRATIONS.len());
             }
+        }
+    }
+
+    /// Whether a second, ordinary connection can read `path` right now
+    /// (without waiting for a lock).
+    fn readable_by_another(path: &Path) -> bool {
+        let other = Connection::open(path).expect("open");
+        other.busy_timeout(Duration::ZERO).expect("timeout");
+        other
+            .query_row("SELECT count(*) FROM sequences", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+
+    fn add_sequence(store: &Store, module: &str) {
+        store
+            .conn
+            .execute(
+                "INSERT INTO sequences (module, last) VALUES (?1, 1)",
+                [module],
+            )
+            .expect("insert");
+    }
+
+    #[test]
+    fn one_delivery_holds_the_database_alone_only_while_nobody_else_has_it_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("one.db");
+        let shm = dir.path().join("one.db-shm");
+
+        // New: opened as usual, which makes the -shm file; others read.
+        let store = Store::open_for_one_delivery(&path).expect("new");
+        assert!(shm.is_file(), "a shared open makes the -shm file");
+        add_sequence(&store, "first");
+        assert!(readable_by_another(&path));
+        drop(store);
+
+        // Alone with it: held exclusively, the WAL index in memory; others
+        // wait until the delivery ends, then see what it wrote.
+        let shm_before = std::fs::read(&shm).expect("shm");
+        let store = Store::open_for_one_delivery(&path).expect("alone");
+        add_sequence(&store, "second");
+        assert!(!readable_by_another(&path), "held alone");
+        assert_eq!(
+            std::fs::read(&shm).expect("shm"),
+            shm_before,
+            "-shm untouched"
+        );
+        drop(store);
+        assert!(readable_by_another(&path));
+
+        // Somebody else has it open: shared as usual, both keep working.
+        let other = Store::open(&path).expect("other");
+        let store = Store::open_for_one_delivery(&path).expect("shared");
+        add_sequence(&store, "third");
+        add_sequence(&other, "fourth");
+        assert!(readable_by_another(&path));
+        drop((store, other));
+
+        let count: i64 = Store::open(&path)
+            .expect("reopen")
+            .conn
+            .query_row("SELECT count(*) FROM sequences", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 4);
+    }
+
+    /// Sixteen deliveries at once against one database (in every other
+    /// round a new one, so they also race to create it): whoever finds it
+    /// free holds it alone, the others share it or wait, and every write
+    /// lands once.
+    #[test]
+    fn deliveries_racing_for_the_database_each_write_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..20 {
+            let path = dir.path().join(format!("race{round}.db"));
+            if round % 2 == 1 {
+                // An existing database, each delivery free to try holding it.
+                drop(Store::open(&path).expect("create"));
+            }
+            let barrier = std::sync::Barrier::new(16);
+            std::thread::scope(|s| {
+                for i in 0..16 {
+                    let (path, barrier) = (&path, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let store = Store::open_for_one_delivery(path)
+                            .unwrap_or_else(|e| panic!("round {round}, delivery {i}: {e:#}"));
+                        add_sequence(&store, &format!("d{i}"));
+                    });
+                }
+            });
+            let count: i64 = Store::open(&path)
+                .expect("reopen")
+                .conn
+                .query_row("SELECT count(*) FROM sequences", [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(count, 16, "round {round}");
         }
     }
 
