@@ -450,14 +450,56 @@ impl Config {
 
     /// Validates config text; `path` only names the file in problems.
     pub fn parse(path: &Path, source: &str) -> Result<Loaded, ConfigError> {
+        Config::parse_from(path, source, None).0
+    }
+
+    /// As [`Config::load`], keeping the parsed YAML in `cache` (a file
+    /// beside the database) for the next process: a piped delivery is a
+    /// new process per message, and parsing the YAML was the larger part
+    /// of loading the config (about 0.25 ms of 0.45 ms for the example
+    /// rules). The cache holds the YAML's value tree as JSON under a key,
+    /// the SHA-256 of this mailroom's version and the config's text, so
+    /// any change to the file, or another mailroom, misses it. Everything
+    /// after the YAML parse (every check, every warning, compiling the
+    /// regexes) runs on each load from the cached tree as from the parsed
+    /// one, and a config with problems is never cached, so its errors are
+    /// always reported from the YAML with their line and column.
+    ///
+    /// The cache is only an optimisation: a missing, unreadable, stale or
+    /// damaged one is parsed over, and a cache that cannot be written
+    /// (a read-only directory, a full disk) is left alone. It is written
+    /// to a temporary file and renamed over the old one, so concurrent
+    /// deliveries never read half of one. A tree that JSON cannot carry
+    /// exactly (YAML tags, keys that are not strings) is not cached.
+    pub fn load_cached(path: &Path, cache: &Path) -> Result<Loaded, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        let key = cache_key(&source);
+        if let Some(doc) = read_cache(cache, &key) {
+            return Config::parse_from(path, &source, Some(doc)).0;
+        }
+        let (loaded, doc) = Config::parse_from(path, &source, None);
+        if let (Ok(_), Some(doc)) = (&loaded, doc) {
+            write_cache(cache, &key, &doc);
+        }
+        loaded
+    }
+
+    /// Validates `source`, from `doc` when given (its YAML already
+    /// parsed); returns the YAML's value tree too.
+    fn parse_from(
+        path: &Path,
+        source: &str,
+        doc: Option<Value>,
+    ) -> (Result<Loaded, ConfigError>, Option<Value>) {
         let mut cx = Cx {
             source,
             lines: source.lines().collect(),
             problems: Vec::new(),
         };
-        let config = cx.config(path);
+        let doc = doc.or_else(|| cx.yaml());
+        let config = doc.as_ref().map(|doc| cx.config(path, doc));
         let has_errors = cx.problems.iter().any(|p| !p.warning);
-        match config {
+        let loaded = match config {
             Some(config) if !has_errors => Ok(Loaded {
                 config,
                 warnings: cx.problems,
@@ -468,7 +510,48 @@ impl Config {
                 problems: cx.problems,
                 source: source.to_string(),
             }),
-        }
+        };
+        (loaded, doc)
+    }
+}
+
+/// The first line of a config cache file, before the key.
+const CACHE_MAGIC: &str = "mailroom config cache 1";
+
+fn cache_key(source: &str) -> String {
+    let mut keyed = String::with_capacity(source.len() + 16);
+    keyed.push_str(env!("CARGO_PKG_VERSION"));
+    keyed.push('\0');
+    keyed.push_str(source);
+    crate::store::sha256_hex(keyed.as_bytes())
+}
+
+/// The cached value tree under `key`, if `cache` holds it intact.
+fn read_cache(cache: &Path, key: &str) -> Option<Value> {
+    let text = std::fs::read_to_string(cache).ok()?;
+    let (head, json) = text.split_once('\n')?;
+    let (magic, stored) = head.rsplit_once(' ')?;
+    if magic != CACHE_MAGIC || stored != key {
+        return None;
+    }
+    serde_json::from_str(json).ok()
+}
+
+/// Writes `doc` to `cache` under `key`, if JSON carries it exactly;
+/// failures are ignored (see [`Config::load_cached`]).
+fn write_cache(cache: &Path, key: &str, doc: &Value) {
+    let Ok(json) = serde_json::to_string(doc) else {
+        return;
+    };
+    if serde_json::from_str::<Value>(&json).ok().as_ref() != Some(doc) {
+        return;
+    }
+    let mut tmp = cache.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let text = format!("{CACHE_MAGIC} {key}\n{json}");
+    if std::fs::write(&tmp, text).is_err() || std::fs::rename(&tmp, cache).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 
@@ -659,9 +742,10 @@ impl Cx<'_> {
         }
     }
 
-    fn config(&mut self, path: &Path) -> Option<Config> {
-        let doc: Value = match serde_yaml::from_str(self.source) {
-            Ok(doc) => doc,
+    /// The YAML's value tree, or the problem that it is not YAML.
+    fn yaml(&mut self) -> Option<Value> {
+        match serde_yaml::from_str(self.source) {
+            Ok(doc) => Some(doc),
             Err(e) => {
                 let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
                 let message = e.to_string();
@@ -676,16 +760,19 @@ impl Cx<'_> {
                     message: format!("invalid YAML: {message}"),
                     warning: false,
                 });
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    fn config(&mut self, path: &Path, doc: &Value) -> Config {
         let mut config = Config::builtin();
         config.path = Some(path.to_path_buf());
         if doc.is_null() {
-            return Some(config);
+            return config;
         }
         let top = self.map(
-            &doc,
+            doc,
             &[],
             "the config",
             &["mailroom", "limits", "cases", "actions"],
@@ -708,7 +795,7 @@ impl Cx<'_> {
                 self.shadowed(&config.rules);
             }
         }
-        Some(config)
+        config
     }
 
     fn mailroom(&mut self, v: &Value, path: &[Seg], config: &mut Config) {
@@ -1322,6 +1409,124 @@ mod tests {
 
     fn parse(src: &str) -> Result<Loaded, ConfigError> {
         Config::parse(Path::new("rules.yaml"), src)
+    }
+
+    fn example() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.yaml"))
+            .expect("example rules")
+    }
+
+    /// A config file and its cache file in a new directory.
+    fn cached_setup(src: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("rules.yaml");
+        std::fs::write(&config, src).expect("write config");
+        let cache = dir.path().join("crm.db-config-cache");
+        (dir, config, cache)
+    }
+
+    fn first_rule(loaded: &Loaded) -> &str {
+        &loaded.config.rules[0].name
+    }
+
+    #[test]
+    fn a_config_loaded_from_its_cache_is_the_one_parsed() {
+        let (_dir, config, cache) = cached_setup(&example());
+        let parsed = Config::load(&config).expect("parse");
+        let first = Config::load_cached(&config, &cache).expect("first");
+        let text = std::fs::read_to_string(&cache).expect("cache written");
+        assert!(text.starts_with(CACHE_MAGIC), "{text}");
+        let cached = Config::load_cached(&config, &cache).expect("cached");
+        assert_eq!(
+            format!("{:?}", first.config),
+            format!("{:?}", parsed.config)
+        );
+        assert_eq!(
+            format!("{:?}", cached.config),
+            format!("{:?}", parsed.config)
+        );
+        assert_eq!(cached.warnings.len(), parsed.warnings.len());
+    }
+
+    #[test]
+    fn the_cache_serves_only_the_text_it_was_made_from() {
+        let src = example();
+        let (_dir, config, cache) = cached_setup(&src);
+        Config::load_cached(&config, &cache).expect("first");
+        // The same text: the tree comes from the cache, not the YAML.
+        let text = std::fs::read_to_string(&cache).expect("cache");
+        std::fs::write(&cache, text.replacen("support cases", "from the cache", 1))
+            .expect("edit cache");
+        let loaded = Config::load_cached(&config, &cache).expect("hit");
+        assert_eq!(first_rule(&loaded), "from the cache");
+        // A changed file (one comment more) misses it and replaces it.
+        std::fs::write(&config, format!("{src}# changed\n")).expect("edit config");
+        let loaded = Config::load_cached(&config, &cache).expect("miss");
+        assert_eq!(first_rule(&loaded), "support cases");
+        let again = Config::load_cached(&config, &cache).expect("hit again");
+        assert_eq!(first_rule(&again), "support cases");
+        assert_eq!(cache_key(&format!("{src}# changed\n")).len(), 64);
+        assert!(
+            std::fs::read_to_string(&cache)
+                .expect("cache")
+                .contains(&cache_key(&format!("{src}# changed\n")))
+        );
+    }
+
+    #[test]
+    fn a_damaged_cache_is_parsed_over() {
+        let (_dir, config, cache) = cached_setup(&example());
+        for damage in [
+            "",
+            "garbage",
+            "mailroom config cache 1 abc\n{}",
+            "\u{0}\u{1}",
+        ] {
+            std::fs::write(&cache, damage).expect("damage");
+            let loaded = Config::load_cached(&config, &cache).expect("load");
+            assert_eq!(first_rule(&loaded), "support cases");
+            let text = std::fs::read_to_string(&cache).expect("rewritten");
+            assert!(text.starts_with(CACHE_MAGIC), "{damage:?}: {text}");
+        }
+        // The right key over a tree that is not this config's: it is
+        // checked as any config is, and its errors are reported.
+        let key = cache_key(&example());
+        std::fs::write(&cache, format!("{CACHE_MAGIC} {key}\n{{\"actions\": 5}}"))
+            .expect("bad tree");
+        assert!(Config::load_cached(&config, &cache).is_err());
+    }
+
+    #[test]
+    fn a_config_with_problems_is_never_cached() {
+        for src in ["actions:\n  - name: x\n    do: explode\n", "actions: [\n"] {
+            let (_dir, config, cache) = cached_setup(src);
+            let err = Config::load_cached(&config, &cache).expect_err("broken");
+            assert!(!err.problems.is_empty());
+            assert!(err.problems[0].line > 0, "{:?}", err.problems);
+            assert!(!cache.exists(), "{src:?}");
+        }
+        // A good config cached, then broken: the error still comes from
+        // the YAML, with its line and column.
+        let (_dir, config, cache) = cached_setup(&example());
+        Config::load_cached(&config, &cache).expect("good");
+        std::fs::write(&config, "actions:\n  - name: x\n    do: explode\n").expect("break");
+        let err = Config::load_cached(&config, &cache).expect_err("broken");
+        assert_eq!((err.problems[0].line, err.problems[0].column), (3, 5));
+    }
+
+    #[test]
+    fn a_tree_json_cannot_carry_exactly_is_not_cached() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = dir.path().join("cache");
+        for yaml in ["1: one\n", "a: !tagged b\n", "a: .nan\n"] {
+            let doc: Value = serde_yaml::from_str(yaml).expect("yaml");
+            write_cache(&cache, "k", &doc);
+            assert!(!cache.exists(), "{yaml:?}");
+        }
+        let doc: Value = serde_yaml::from_str("a: [1, 2.5, true, null, b]\n").expect("yaml");
+        write_cache(&cache, "k", &doc);
+        assert_eq!(read_cache(&cache, "k"), Some(doc));
+        assert_eq!(read_cache(&cache, "other"), None);
     }
 
     #[test]

@@ -217,6 +217,38 @@ fn a_missing_or_invalid_config_exits_75() {
     assert!(!env.db.exists(), "nothing is written with a broken config");
 }
 
+#[test]
+fn a_delivery_keeps_the_parsed_config_beside_the_database() {
+    let example =
+        std::fs::read_to_string(common::root().join("rules.example.yaml")).expect("example");
+    let env = Env::with_config(&example);
+    let cache = env.path("crm.db-config-cache");
+    let r = env.run(&["process", "--dry-run"], &fixture("support-request.eml"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!cache.exists(), "a dry run writes no cache");
+
+    assert_eq!(
+        env.file(&fixture("support-request.eml")).rule.as_deref(),
+        Some("support cases")
+    );
+    let text = std::fs::read_to_string(&cache).expect("cache written");
+    assert!(text.starts_with("mailroom config cache 1 "), "{text}");
+    let from_cache = env.file(&common::with_message_id(
+        &fixture("support-request.eml"),
+        "second@customer.example",
+    ));
+    assert_eq!(from_cache.rule.as_deref(), Some("support cases"));
+
+    // The same file edited into a broken one: its error, from the YAML.
+    std::fs::write(env.path("rules.yaml"), BROKEN).expect("break");
+    let r = env.process(&common::with_message_id(
+        &fixture("deal-original.eml"),
+        "after-edit@customer.example",
+    ));
+    assert_broken_config(&r, "rules.yaml");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
 /// A config whose only rule has an unknown action (line 3, column 5).
 const BROKEN: &str = "actions:\n  - name: x\n    do: explode\n";
 
