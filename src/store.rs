@@ -475,24 +475,7 @@ impl Store {
     /// Opens (creating if needed) the database and brings its schema up to
     /// date.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create database directory `{}`", dir.display()))?;
-        }
-        let wal = wal_path(path);
-        let wal_at_open = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        let conn = Connection::open(path)
-            .with_context(|| format!("cannot open database `{}`", path.display()))?;
-        let mut store = Store {
-            conn,
-            wal: Some(wal),
-            watch: WalWatch::default(),
-        };
-        store
-            .setup()
-            .with_context(|| format!("cannot use database `{}`", path.display()))?;
-        sync_directory_for_new_wal(path, wal_at_open);
-        Ok(store)
+        Store::open_as(path, false)
     }
 
     /// Opens the database for a process that files one message and exits
@@ -515,61 +498,62 @@ impl Store {
     ///
     /// [`open`]: Store::open
     pub fn open_for_one_delivery(path: &Path) -> Result<Store> {
-        if let Some(store) = Store::try_exclusive(path) {
+        // Only once a shared open has made the `-shm` file: it keeps that
+        // file's space and its owner and mode (which SQLite copies from
+        // the database) for the connections that need it later, such as a
+        // reader on a full disk or one without write access to the
+        // directory. Nothing here writes to it. Any failure of the
+        // exclusive open is left to the shared one to meet and report.
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        if Path::new(&shm).is_file()
+            && let Ok(store) = Store::open_as(path, true)
+        {
             return Ok(store);
         }
         Store::open(path)
     }
 
-    /// The exclusive open of [`Store::open_for_one_delivery`]; `None` when
-    /// the database is in use or anything else goes wrong, for
-    /// [`Store::open`] to retry and report.
-    fn try_exclusive(path: &Path) -> Option<Store> {
-        // Only once a shared open has made the `-shm` file: it keeps that
-        // file's space and its owner and mode (which SQLite copies from
-        // the database) for the connections that need it later, such as a
-        // reader on a full disk or one without write access to the
-        // directory. Nothing here writes to it.
-        let mut shm = path.as_os_str().to_owned();
-        shm.push("-shm");
-        if !Path::new(&shm).is_file() {
-            return None;
+    /// [`Store::open`], in SQLite's exclusive locking mode when `alone`
+    /// (tried once, without waiting; see [`Store::open_for_one_delivery`]).
+    fn open_as(path: &Path, alone: bool) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create database directory `{}`", dir.display()))?;
         }
         let wal = wal_path(path);
         let wal_at_open = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        let conn = Connection::open(path).ok()?;
-        conn.busy_timeout(Duration::ZERO).ok()?;
-        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
-            .ok()?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .ok()?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return None;
-        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open database `{}`", path.display()))?;
         let mut store = Store {
             conn,
             wal: Some(wal),
             watch: WalWatch::default(),
         };
-        store.conn.busy_timeout(busy_timeout()).ok()?;
-        store.configure().ok()?;
+        store
+            .setup(alone)
+            .with_context(|| format!("cannot use database `{}`", path.display()))?;
         sync_directory_for_new_wal(path, wal_at_open);
-        Some(store)
+        Ok(store)
     }
 
-    fn setup(&mut self) -> Result<()> {
-        self.conn.busy_timeout(busy_timeout())?;
-        let mode = self.switch_to_wal()?;
+    fn setup(&mut self, alone: bool) -> Result<()> {
+        let mode = if alone {
+            self.conn.busy_timeout(Duration::ZERO)?;
+            self.conn
+                .execute_batch("PRAGMA locking_mode = EXCLUSIVE;")?;
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            self.conn.busy_timeout(busy_timeout())?;
+            mode
+        } else {
+            self.conn.busy_timeout(busy_timeout())?;
+            self.switch_to_wal()?
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch to WAL mode (got `{mode}`)");
         }
-        self.configure()
-    }
-
-    /// Everything after the switch to WAL: durability, the WAL's upkeep,
-    /// caches, and the schema brought up to date.
-    fn configure(&mut self) -> Result<()> {
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         // No checkpoint when a short-lived process closes the database: it

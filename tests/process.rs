@@ -249,6 +249,24 @@ fn a_delivery_keeps_the_parsed_config_beside_the_database() {
     assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
 }
 
+#[test]
+fn a_piped_delivery_holds_the_database_alone_when_it_is_free() {
+    // Held alone, SQLite keeps the WAL index in the process's memory and
+    // leaves the -shm file (made by the first, shared open) untouched; a
+    // shared open rewrites it.
+    let env = Env::with_example_config();
+    let shm = env.path("crm.db-shm");
+    env.file(&fixture("support-request.eml"));
+    let before = std::fs::read(&shm).expect("the first delivery makes -shm");
+    let second = env.file(&common::with_message_id(
+        &fixture("support-request.eml"),
+        "alone@customer.example",
+    ));
+    assert_eq!(second.status, Status::Processed);
+    assert_eq!(std::fs::read(&shm).expect("shm"), before, "-shm untouched");
+    assert_eq!(env.count("SELECT count(*) FROM emails"), 2);
+}
+
 /// A config whose only rule has an unknown action (line 3, column 5).
 const BROKEN: &str = "actions:\n  - name: x\n    do: explode\n";
 
