@@ -132,26 +132,11 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// file that is missing or invalid is a temporary failure: the MTA keeps
 /// the mail until the administrator fixes it.
 pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    load_config_from(cli, None)
-}
-
-/// [`load_config`] for a delivery: the parsed YAML is cached beside the
-/// database, in `DB-config-cache` (see [`Config::load_cached`]).
-fn load_config_for_delivery(cli: &Cli, db: &Path) -> Result<Config, Failure> {
-    let mut cache = db.as_os_str().to_owned();
-    cache.push("-config-cache");
-    load_config_from(cli, Some(Path::new(&cache)))
-}
-
-fn load_config_from(cli: &Cli, cache: Option<&Path>) -> Result<Config, Failure> {
     match &cli.config {
         None => Ok(Config::builtin()),
-        Some(path) => match cache {
-            Some(cache) => Config::load_cached(path, cache),
-            None => Config::load(path),
-        }
-        .map(|l| l.config)
-        .map_err(|e| Failure::new(Exit::TempFail, anyhow!("{e}"))),
+        Some(path) => Config::load(path)
+            .map(|l| l.config)
+            .map_err(|e| Failure::new(Exit::TempFail, anyhow!("{e}"))),
     }
 }
 
@@ -192,26 +177,14 @@ fn process(
     recipient: Option<&str>,
     dry_run: bool,
 ) -> Result<Exit, Failure> {
-    // The config first (only its cache is beside the database): a broken
-    // one opens (or creates) nothing, and its error is the one reported.
-    // One after the other on purpose: loading it on a second thread while
-    // the database opened measured 0.24 to 0.34 ms slower per small
-    // delivery (starting, scheduling and joining the thread cost more
-    // than the 0.5 ms it hid).
+    // The config first: a broken one opens (or creates) nothing, and its
+    // error is the one reported.
+    let config = load_config(cli)?;
     let db = db_path(cli)?;
-    let (config, store) = if dry_run {
-        let config = load_config(cli)?;
-        (config, Store::open_read_only(&db))
+    let store = if dry_run {
+        Store::open_read_only(&db)
     } else {
-        let config = load_config_for_delivery(cli, &db)?;
-        // One message and exit, as a mail server pipes it: the database
-        // is held alone when nobody else has it open.
-        let store = if files.len() <= 1 {
-            Store::open_for_one_delivery(&db)
-        } else {
-            Store::open(&db)
-        };
-        (config, store)
+        Store::open(&db)
     };
     let mut store = store.map_err(Failure::temp)?;
     let mut pipeline = Pipeline {
@@ -268,14 +241,6 @@ fn process(
         }
         print(&(report.to_json() + "\n"))?;
     }
-    // The process ends right after this. Closing the database would
-    // unmap its shared memory and free the page cache one page at a time
-    // (0.4 ms of a 6 to 7 ms delivery), which the exit does at once. Every
-    // message is committed, durable and unlocked by now; SQLite treats a
-    // connection that was never closed like that of any ended process
-    // (no checkpoint either way, see `Store::open`).
-    drop(pipeline);
-    std::mem::forget(store);
     Ok(exit)
 }
 

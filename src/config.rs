@@ -65,14 +65,8 @@ pub struct Cases {
     /// matched is the number.
     subject_pattern: String,
     /// Compiled when the config loads for a configured pattern (so errors
-    /// show in `check`), on first use for the built-in one: most piped
-    /// deliveries never look for a case number.
+    /// show in `check`), on first use for the built-in one.
     compiled: std::sync::OnceLock<Option<Regex>>,
-    /// With the built-in pattern, the prefix it was made from: the
-    /// subject is then searched by [`builtin_number`], which finds what
-    /// the pattern finds without compiling it (a fifth of a small
-    /// delivery's instructions went to compiling it).
-    builtin: Option<String>,
     pub closed: ClosedPolicy,
 }
 
@@ -89,7 +83,6 @@ impl Cases {
                 r"(?-u:\[{escaped}[-# ]?([0-9]+)\]|\b{escaped}[ \t]*[-#][ \t]*([0-9]+)\b|\bcase[ \t]*#[ \t]*([0-9]+)\b)"
             ),
             compiled: std::sync::OnceLock::new(),
-            builtin: Some(core.to_string()),
             closed: ClosedPolicy::Reopen,
         }
     }
@@ -100,7 +93,6 @@ impl Cases {
         let cases = Cases {
             subject_pattern: pattern.to_string(),
             compiled: std::sync::OnceLock::from(Some(regex)),
-            builtin: None,
             ..Cases::builtin(prefix)
         };
         Ok(cases)
@@ -119,88 +111,12 @@ impl Cases {
         if !subject.bytes().any(|b| b.is_ascii_digit()) {
             return None;
         }
-        if let Some(core) = &self.builtin {
-            let digits = builtin_number(core.as_bytes(), subject.as_bytes())?;
-            return std::str::from_utf8(digits).ok()?.parse().ok();
-        }
-        self.regex_number(subject)
-    }
-
-    /// [`Cases::number_in`] by the compiled pattern.
-    fn regex_number(&self, subject: &str) -> Option<i64> {
         let caps = self.regex()?.captures(subject)?;
         caps.iter()
             .skip(1)
             .flatten()
             .find_map(|m| m.as_str().parse().ok())
     }
-}
-
-/// The digits the built-in pattern of [`Cases::builtin`] captures in
-/// `subject` for a prefix of `core` (trailing `-`, `#` and spaces
-/// trimmed), matched by hand:
-///
-/// `\[core[-# ]?([0-9]+)\]` or `\bcore[ \t]*[-#][ \t]*([0-9]+)\b` or
-/// `\bcase[ \t]*#[ \t]*([0-9]+)\b`, ASCII case-insensitive, ASCII `\b`.
-///
-/// As the regex does, it takes the leftmost position where any of the
-/// three matches, and there the first that does. None of them can
-/// backtrack into a different match (each step's bytes exclude the
-/// next step's), so trying each in one pass is exact; a property test
-/// checks it against the compiled pattern.
-fn builtin_number<'s>(core: &[u8], subject: &'s [u8]) -> Option<&'s [u8]> {
-    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-    // `\b` before position i.
-    let boundary =
-        |i: usize| word(i.checked_sub(1).and_then(|j| subject.get(j))) != word(subject.get(i));
-    let literal = |at: usize, lit: &[u8]| -> Option<usize> {
-        let end = at.checked_add(lit.len())?;
-        subject
-            .get(at..end)?
-            .eq_ignore_ascii_case(lit)
-            .then_some(end)
-    };
-    let blanks = |mut at: usize| {
-        while matches!(subject.get(at), Some(b' ' | b'\t')) {
-            at += 1;
-        }
-        at
-    };
-    let digits = |at: usize| -> Option<usize> {
-        let n = subject
-            .get(at..)?
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        (n > 0).then_some(at + n)
-    };
-    // `X[ \t]*<sep>[ \t]*([0-9]+)\b` after `\b` at `i`, for the literal X.
-    let spaced = |i: usize, lit: &[u8], seps: &[u8]| -> Option<&'s [u8]> {
-        if !boundary(i) {
-            return None;
-        }
-        let at = blanks(literal(i, lit)?);
-        if !subject.get(at).is_some_and(|b| seps.contains(b)) {
-            return None;
-        }
-        let from = blanks(at + 1);
-        let to = digits(from)?;
-        boundary(to).then(|| &subject[from..to])
-    };
-    (0..=subject.len()).find_map(|i| {
-        let bracketed = || {
-            let mut at = literal(i, b"[")?;
-            at = literal(at, core)?;
-            if matches!(subject.get(at), Some(b'-' | b'#' | b' ')) {
-                at += 1;
-            }
-            let to = digits(at)?;
-            (subject.get(to) == Some(&b']')).then(|| &subject[at..to])
-        };
-        bracketed()
-            .or_else(|| spaced(i, core, b"-#"))
-            .or_else(|| spaced(i, b"case", b"#"))
-    })
 }
 
 fn compile_case_pattern(pattern: &str) -> Result<Regex, regex::Error> {
@@ -454,36 +370,6 @@ impl Config {
         Config::from_doc(path, source, &doc)
     }
 
-    /// As [`Config::load`], keeping the parsed YAML in `cache` (a file
-    /// beside the database) for the next process: a piped delivery is a
-    /// new process per message, and parsing the YAML was the larger part
-    /// of loading the config (about 0.25 ms of 0.45 ms for the example
-    /// rules). The cache holds the YAML's value tree as JSON under a key,
-    /// the SHA-256 of this mailroom's version and the config's text, so
-    /// any change to the file, or another mailroom, misses it. Everything
-    /// after the YAML parse (every check, every warning, compiling the
-    /// regexes) runs on each load from the cached tree as from the parsed
-    /// one, and a config with problems is never cached, so its errors are
-    /// always reported from the YAML with their line and column.
-    ///
-    /// The cache is only an optimisation: a missing, unreadable, stale or
-    /// damaged one is parsed over, and a cache that cannot be written
-    /// (a read-only directory, a full disk) is left alone. It is written
-    /// to a temporary file and renamed over the old one, so concurrent
-    /// deliveries never read half of one. A tree that JSON cannot carry
-    /// exactly (YAML tags, keys that are not strings) is not cached.
-    pub fn load_cached(path: &Path, cache: &Path) -> Result<Loaded, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
-        let key = cache_key(&source);
-        if let Some(doc) = read_cache(cache, &key) {
-            return Config::from_doc(path, &source, &doc);
-        }
-        let doc = Config::yaml(path, &source)?;
-        let loaded = Config::from_doc(path, &source, &doc)?;
-        write_cache(cache, &key, &doc);
-        Ok(loaded)
-    }
-
     /// The YAML's value tree, or the problem that `source` is not YAML.
     fn yaml(path: &Path, source: &str) -> Result<Value, ConfigError> {
         let mut cx = Cx::new(source);
@@ -502,46 +388,6 @@ impl Config {
             warnings: cx.problems,
             source: source.to_string(),
         })
-    }
-}
-
-/// The first line of a config cache file, before the key.
-const CACHE_MAGIC: &str = "mailroom config cache 1";
-
-fn cache_key(source: &str) -> String {
-    let mut keyed = String::with_capacity(source.len() + 16);
-    keyed.push_str(env!("CARGO_PKG_VERSION"));
-    keyed.push('\0');
-    keyed.push_str(source);
-    crate::store::sha256_hex(keyed.as_bytes())
-}
-
-/// The cached value tree under `key`, if `cache` holds it intact.
-fn read_cache(cache: &Path, key: &str) -> Option<Value> {
-    let text = std::fs::read_to_string(cache).ok()?;
-    let (head, json) = text.split_once('\n')?;
-    let (magic, stored) = head.rsplit_once(' ')?;
-    if magic != CACHE_MAGIC || stored != key {
-        return None;
-    }
-    serde_json::from_str(json).ok()
-}
-
-/// Writes `doc` to `cache` under `key`, if JSON carries it exactly;
-/// failures are ignored (see [`Config::load_cached`]).
-fn write_cache(cache: &Path, key: &str, doc: &Value) {
-    let Ok(json) = serde_json::to_string(doc) else {
-        return;
-    };
-    if serde_json::from_str::<Value>(&json).ok().as_ref() != Some(doc) {
-        return;
-    }
-    let mut tmp = cache.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let text = format!("{CACHE_MAGIC} {key}\n{json}");
-    if std::fs::write(&tmp, text).is_err() || std::fs::rename(&tmp, cache).is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
 }
 
@@ -1418,123 +1264,6 @@ mod tests {
         Config::parse(Path::new("rules.yaml"), src)
     }
 
-    fn example() -> String {
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.yaml"))
-            .expect("example rules")
-    }
-
-    /// A config file and its cache file in a new directory.
-    fn cached_setup(src: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("rules.yaml");
-        std::fs::write(&config, src).expect("write config");
-        let cache = dir.path().join("crm.db-config-cache");
-        (dir, config, cache)
-    }
-
-    fn first_rule(loaded: &Loaded) -> &str {
-        &loaded.config.rules[0].name
-    }
-
-    #[test]
-    fn a_config_loaded_from_its_cache_is_the_one_parsed() {
-        let (_dir, config, cache) = cached_setup(&example());
-        let parsed = Config::load(&config).expect("parse");
-        let first = Config::load_cached(&config, &cache).expect("first");
-        let text = std::fs::read_to_string(&cache).expect("cache written");
-        assert!(text.starts_with(CACHE_MAGIC), "{text}");
-        let cached = Config::load_cached(&config, &cache).expect("cached");
-        assert_eq!(
-            format!("{:?}", first.config),
-            format!("{:?}", parsed.config)
-        );
-        assert_eq!(
-            format!("{:?}", cached.config),
-            format!("{:?}", parsed.config)
-        );
-        assert_eq!(cached.warnings.len(), parsed.warnings.len());
-    }
-
-    #[test]
-    fn the_cache_serves_only_the_text_it_was_made_from() {
-        let src = example();
-        let (_dir, config, cache) = cached_setup(&src);
-        Config::load_cached(&config, &cache).expect("first");
-        // The same text: the tree comes from the cache, not the YAML.
-        let text = std::fs::read_to_string(&cache).expect("cache");
-        std::fs::write(&cache, text.replacen("support cases", "from the cache", 1))
-            .expect("edit cache");
-        let loaded = Config::load_cached(&config, &cache).expect("hit");
-        assert_eq!(first_rule(&loaded), "from the cache");
-        // A changed file (one comment more) misses it and replaces it.
-        std::fs::write(&config, format!("{src}# changed\n")).expect("edit config");
-        let loaded = Config::load_cached(&config, &cache).expect("miss");
-        assert_eq!(first_rule(&loaded), "support cases");
-        let again = Config::load_cached(&config, &cache).expect("hit again");
-        assert_eq!(first_rule(&again), "support cases");
-        assert!(
-            std::fs::read_to_string(&cache)
-                .expect("cache")
-                .contains(&cache_key(&format!("{src}# changed\n")))
-        );
-    }
-
-    #[test]
-    fn a_damaged_cache_is_parsed_over() {
-        let (_dir, config, cache) = cached_setup(&example());
-        for damage in [
-            "",
-            "garbage",
-            "mailroom config cache 1 abc\n{}",
-            "\u{0}\u{1}",
-        ] {
-            std::fs::write(&cache, damage).expect("damage");
-            let loaded = Config::load_cached(&config, &cache).expect("load");
-            assert_eq!(first_rule(&loaded), "support cases");
-            let text = std::fs::read_to_string(&cache).expect("rewritten");
-            assert!(text.starts_with(CACHE_MAGIC), "{damage:?}: {text}");
-        }
-        // The right key over a tree that is not this config's: it is
-        // checked as any config is, and its errors are reported.
-        let key = cache_key(&example());
-        std::fs::write(&cache, format!("{CACHE_MAGIC} {key}\n{{\"actions\": 5}}"))
-            .expect("bad tree");
-        assert!(Config::load_cached(&config, &cache).is_err());
-    }
-
-    #[test]
-    fn a_config_with_problems_is_never_cached() {
-        for src in ["actions:\n  - name: x\n    do: explode\n", "actions: [\n"] {
-            let (_dir, config, cache) = cached_setup(src);
-            let err = Config::load_cached(&config, &cache).expect_err("broken");
-            assert!(!err.problems.is_empty());
-            assert!(err.problems[0].line > 0, "{:?}", err.problems);
-            assert!(!cache.exists(), "{src:?}");
-        }
-        // A good config cached, then broken: the error still comes from
-        // the YAML, with its line and column.
-        let (_dir, config, cache) = cached_setup(&example());
-        Config::load_cached(&config, &cache).expect("good");
-        std::fs::write(&config, "actions:\n  - name: x\n    do: explode\n").expect("break");
-        let err = Config::load_cached(&config, &cache).expect_err("broken");
-        assert_eq!((err.problems[0].line, err.problems[0].column), (3, 5));
-    }
-
-    #[test]
-    fn a_tree_json_cannot_carry_exactly_is_not_cached() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = dir.path().join("cache");
-        for yaml in ["1: one\n", "a: !tagged b\n", "a: .nan\n"] {
-            let doc: Value = serde_yaml::from_str(yaml).expect("yaml");
-            write_cache(&cache, "k", &doc);
-            assert!(!cache.exists(), "{yaml:?}");
-        }
-        let doc: Value = serde_yaml::from_str("a: [1, 2.5, true, null, b]\n").expect("yaml");
-        write_cache(&cache, "k", &doc);
-        assert_eq!(read_cache(&cache, "k"), Some(doc));
-        assert_eq!(read_cache(&cache, "other"), None);
-    }
-
     #[test]
     fn builtin_case_pattern_compiles_and_finds_numbers() {
         let c = default_cases();
@@ -1549,23 +1278,8 @@ mod tests {
             ("[CASE-99999999999999999999]", None),
         ] {
             assert_eq!(c.number_in(subject), number, "{subject}");
-            assert_eq!(c.regex_number(subject), number, "the pattern: {subject}");
         }
         assert!(c.regex().is_some(), "the built-in pattern compiles");
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(600))]
-        /// The hand matcher finds exactly what the built-in pattern finds,
-        /// on subjects made of the pieces that matter to it.
-        #[test]
-        fn builtin_matcher_agrees_with_the_pattern(
-            prefix in proptest::sample::select(vec!["CASE-", "case", "T#", "Ticket-", "", "É-", "a_b ", "[x]-"]),
-            subject in "(\\[|\\]|#|-| |\t|_|x|case|CASE|Case|T|Ticket|É|é|a_b|[0-9]{1,3}|99999999999999999999){0,12}",
-        ) {
-            let c = Cases::builtin(prefix);
-            proptest::prop_assert_eq!(c.number_in(&subject), c.regex_number(&subject));
-        }
     }
 
     #[test]

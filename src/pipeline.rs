@@ -8,7 +8,7 @@ use crate::message::{self, Email};
 use crate::plan::Plan;
 use crate::report::{AttachmentJson, Report, Status};
 use crate::route::{self, Lookup};
-use crate::store::{self, NewEmail, StagedRaw, Store, Tx};
+use crate::store::{self, NewEmail, Store, Tx};
 
 /// The dedupe key: the Message-ID, or the SHA-256 of the raw bytes when
 /// the message has none.
@@ -96,63 +96,25 @@ impl Pipeline<'_> {
     }
 
     /// Files one message in one transaction and returns its report. The
-    /// commit is durable when this returns `Ok`.
-    ///
-    /// A message of [`OVERLAP_BYTES`] or more is parsed on a second thread
-    /// while this one writes its raw bytes ([`Tx::stage_raw`]): on a 10 MB
-    /// message each takes tens of milliseconds. The write lock is then
-    /// held while the parse finishes, so other deliveries wait that much
-    /// longer; a small message is parsed first, outside the lock.
+    /// commit is durable when this returns `Ok`. The message is parsed
+    /// before the write lock is taken, so other deliveries do not wait for
+    /// the parse.
     pub fn process(&mut self, raw: &[u8]) -> Result<Report> {
         let filing = Filing {
             config: self.config,
             envelope: self.envelope,
             now: &self.now,
         };
-        let store = &mut *self.store;
-        let report = if raw.len() < OVERLAP_BYTES {
-            let parsed = filing.prepare(raw);
-            let tx = store.begin()?;
-            let report = filing.file_in(&tx, raw, &parsed, None)?;
-            tx.commit().context("cannot store the message")?;
-            report
-        } else {
-            let wal = store.wal_file().map(std::path::Path::to_path_buf);
-            std::thread::scope(|s| -> Result<Report> {
-                // Without a thread (a process limit), parsed after the write.
-                let parsing = std::thread::Builder::new()
-                    .spawn_scoped(s, || filing.prepare(raw))
-                    .ok();
-                let tx = store.begin()?;
-                let staged = tx.stage_raw(raw)?;
-                if let Some(wal) = &wal {
-                    store::start_writeback(wal);
-                }
-                let parsed = match parsing {
-                    Some(parsing) => parsing
-                        .join()
-                        .map_err(|_| anyhow::anyhow!("the parsing thread failed"))?,
-                    None => filing.prepare(raw),
-                };
-                let report = filing.file_in(&tx, raw, &parsed, Some(&staged))?;
-                if report.status == Status::Duplicate {
-                    // Already filed: the staged copy is rolled back.
-                    drop(tx);
-                } else {
-                    tx.commit().context("cannot store the message")?;
-                }
-                Ok(report)
-            })?
-        };
+        let parsed = filing.prepare(raw);
+        let tx = self.store.begin()?;
+        let report = filing.file_in(&tx, raw, &parsed)?;
+        tx.commit().context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
-        let _ = store.housekeeping(true);
+        let _ = self.store.housekeeping();
         Ok(report)
     }
 }
-
-/// From this size on, `process` parses a message while writing it.
-pub const OVERLAP_BYTES: usize = 1 << 20;
 
 /// A message made ready to file by [`Filing::prepare`]: everything that
 /// needs no database, so that `maildir` can do it on its parsing threads.
@@ -199,16 +161,7 @@ impl Filing<'_> {
     /// Earlier messages of the same transaction are seen: a second message
     /// with the same Message-ID is a duplicate, and routing finds records
     /// and threads created before it.
-    ///
-    /// `staged`: `raw` is already written ([`Tx::stage_raw`]); a duplicate
-    /// then leaves it to the caller to roll back.
-    pub fn file_in(
-        &self,
-        tx: &Tx,
-        raw: &[u8],
-        parsed: &Parsed,
-        staged: Option<&StagedRaw>,
-    ) -> Result<Report> {
+    pub fn file_in(&self, tx: &Tx, raw: &[u8], parsed: &Parsed) -> Result<Report> {
         let sha = parsed.sha.as_str();
         let email = parsed.email.as_deref();
         let key = dedupe_key(email, sha);
@@ -235,7 +188,6 @@ impl Filing<'_> {
                     confidential: false,
                     envelope_recipient: envelope,
                     raw,
-                    staged,
                 })?;
                 let mut report = Report::empty(Status::Unparsed);
                 report.email_id = Some(id);
@@ -268,7 +220,6 @@ impl Filing<'_> {
                     confidential: plan.confidential,
                     envelope_recipient: envelope,
                     raw,
-                    staged,
                 })?;
                 let applied = tx.apply(&plan, id, &|m| prefix_for(config, m), now)?;
                 let attachments =

@@ -38,10 +38,7 @@
 //! database newer than this program is refused rather than misread.
 
 use std::collections::BTreeMap;
-use std::ffi::c_int;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -195,146 +192,17 @@ const MIGRATIONS: &[&str] = &[
 /// every page twice once the 512 KB page cache spilled the placeholder.
 pub const CHUNK_BYTES: usize = 256 << 10;
 
-/// Bytes of committed frames the WAL may hold before a delivery
-/// checkpoints it and starts it over (see [`keep_wal_short`]), and the size
-/// SQLite trims the WAL file back to when it starts over
-/// (`journal_size_limit`). Each piped delivery first rebuilds the WAL index
-/// by reading the WAL's frames, and a small message adds about 50 KB to it
-/// (a 4 KB frame for each page it touches); a checkpoint costs an fsync of
-/// the database and a second small commit. At 4 MB the re-reading cost a
-/// small delivery about 1 ms on average; at 1 MB (a checkpoint every
-/// twenty or so small messages) both are a few tenths of a millisecond
-/// (`benches/pipe.py`).
-pub const WAL_SIZE_LIMIT: i64 = 1 << 20;
-
-/// A WAL up to this size that one delivery took past `WAL_SIZE_LIMIT` is
-/// left for the next one (see [`keep_wal_short`]).
-const WAL_DEFER_LIMIT: u64 = 4 << 20;
-
-/// One WAL frame: a 24-byte header and a page (mailroom's databases keep
-/// SQLite's default 4 KB pages).
-const WAL_FRAME_BYTES: u64 = 24 + 4096;
-
-/// Written to the database header to start the WAL over (see
-/// [`keep_wal_short`]); it also marks the file as mailroom's
-/// (`PRAGMA application_id`, "MRM1").
-pub const APPLICATION_ID: i32 = 0x4d52_4d31;
-
-/// Whether a delivery that leaves `wal` bytes of frames in the WAL, `own`
-/// of them its own, checkpoints it: past [`WAL_SIZE_LIMIT`], unless
-/// `defer_own` and at least half of it is this delivery's own, up to
-/// `WAL_DEFER_LIMIT` (see [`keep_wal_short`]).
-pub fn checkpoint_due(wal: u64, own: u64, defer_own: bool) -> bool {
-    let deferred = defer_own && own >= wal / 2 && wal <= WAL_DEFER_LIMIT;
-    wal > WAL_SIZE_LIMIT as u64 && !deferred
-}
-
-/// SQLite's default for its automatic checkpoint at commit, in frames.
-pub const AUTO_CHECKPOINT_PAGES: u32 = 1000;
-
-/// What a connection's WAL hook saw: the frames in the WAL after its last
-/// commit. The hook also checkpoints at commit past `auto_pages` frames,
-/// as SQLite's own automatic checkpoint (which a hook replaces) would.
-#[derive(Clone, Default)]
-pub struct WalWatch {
-    frames: Arc<AtomicU32>,
-    auto_pages: Arc<AtomicU32>,
-}
-
-impl WalWatch {
-    /// Installs the hook on `conn`, with SQLite's default automatic
-    /// checkpoint ([`AUTO_CHECKPOINT_PAGES`]).
-    pub fn install(conn: &mut Connection) -> Result<WalWatch> {
-        let watch = WalWatch::default();
-        watch
-            .auto_pages
-            .store(AUTO_CHECKPOINT_PAGES, Ordering::Relaxed);
-        let (frames, auto_pages) = (watch.frames.clone(), watch.auto_pages.clone());
-        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, n: c_int| {
-            let n = u32::try_from(n).unwrap_or(0);
-            frames.store(n, Ordering::Relaxed);
-            let auto = auto_pages.load(Ordering::Relaxed);
-            if auto > 0 && n >= auto {
-                // As SQLite's own: a failed checkpoint is not the commit's.
-                let _ = wal.checkpoint();
-            }
-            Ok(())
-        }))?;
-        Ok(watch)
-    }
-
-    /// Bytes of frames in the WAL after this connection's last commit (0
-    /// before its first).
-    pub fn bytes(&self) -> u64 {
-        u64::from(self.frames.load(Ordering::Relaxed)) * WAL_FRAME_BYTES
-    }
-}
-
-/// Keeps the WAL short for the next process. A process that is alone with
-/// the database rebuilds the WAL index by reading the WAL's frames when it
-/// opens, so a WAL that only grew would slow every delivery. Past
-/// [`WAL_SIZE_LIMIT`] (see [`checkpoint_due`]) the WAL is copied into the
-/// database (a PASSIVE checkpoint, which waits for nothing), and when that
-/// copied every frame a one-page write starts the WAL over from its
-/// beginning, overwriting it in place: the next process finds one frame.
-/// The file keeps its size (SQLite trims it to `WAL_SIZE_LIMIT`), so later
-/// commits overwrite blocks the file already has instead of growing it,
-/// which makes their fdatasync cheaper, and no truncate is needed. With
-/// readers still in the WAL the checkpoint stops short and a later
-/// delivery does it.
-///
-/// With `defer_own`, a WAL that is at least half this connection's own
-/// frames is left for the next delivery while it is under
-/// `WAL_DEFER_LIMIT`: re-reading a few MB costs the next delivery less
-/// than a checkpoint's fixed costs, and every byte is copied once either
-/// way, so a run of 1 MB messages checkpoints every second or third
-/// delivery instead of every one, while small ones still keep the WAL near
-/// 1 MB and larger ones checkpoint at once. A piped delivery defers; a
-/// `maildir` run, which the next delivery should not have to follow up,
-/// does not. Public for `examples/pipe_floor.rs`, which keeps the same
-/// policy.
-pub fn keep_wal_short(conn: &Connection, watch: &WalWatch, defer_own: bool) -> Result<()> {
-    let own = frames_written(conn) * WAL_FRAME_BYTES;
-    if !checkpoint_due(watch.bytes(), own, defer_own) {
-        return Ok(());
-    }
-    let (log, copied): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })?;
-    if log >= 0 && copied == log {
-        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-    }
-    Ok(())
-}
-
-/// Pages `conn` has written to the WAL since it opened.
-fn frames_written(conn: &Connection) -> u64 {
-    let (mut current, mut highest) = (0, 0);
-    // SAFETY: the handle is the live connection's; the call only reads a
-    // counter into the two integers.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_db_status(
-            conn.handle(),
-            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_WRITE,
-            &mut current,
-            &mut highest,
-            0,
-        )
-    };
-    if rc == rusqlite::ffi::SQLITE_OK {
-        u64::try_from(current).unwrap_or(0)
-    } else {
-        0
-    }
-}
+/// Past this size the WAL is copied into the database and truncated
+/// ([`Store::housekeeping`]). Every process that opens the database alone
+/// (each piped delivery) first rebuilds the WAL index by reading the WAL,
+/// so a WAL that only grew would slow every delivery.
+pub const WAL_SIZE_LIMIT: u64 = 1 << 20;
 
 pub struct Store {
     conn: Connection,
     /// The WAL file beside the database; `None` for a read-only or
     /// in-memory connection, which has no WAL to look after.
     wal: Option<std::path::PathBuf>,
-    /// Frames in the WAL after this connection's commits.
-    watch: WalWatch,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`). Dropped without
@@ -368,15 +236,6 @@ pub struct NewEmail<'a> {
     pub confidential: bool,
     pub envelope_recipient: Option<&'a str>,
     pub raw: &'a [u8],
-    /// `raw` already written by [`Tx::stage_raw`]: the row takes the id it
-    /// was written under, and `raw` is not written again.
-    pub staged: Option<&'a StagedRaw>,
-}
-
-/// A raw message written ahead of its `emails` row by [`Tx::stage_raw`].
-#[derive(Debug)]
-pub struct StagedRaw {
-    id: i64,
 }
 
 /// An attachment as stored: `stored` false when it was over the limit.
@@ -387,62 +246,6 @@ pub struct StoredAttachment {
     pub size: usize,
     pub stored: bool,
     pub reason: Option<String>,
-}
-
-/// Starts writing `file`'s dirty pages to disk without waiting for them
-/// (Linux `sync_file_range`), so that a later fsync, which must wait,
-/// finds most of them already written: `process` calls it on the WAL once
-/// a large message is in it and before the parse is done. Only a hint: it
-/// changes nothing about durability, and a failure is ignored. Public for
-/// `examples/pipe_floor.rs`.
-pub fn start_writeback(file: &Path) {
-    #[cfg(target_os = "linux")]
-    if let Ok(f) = std::fs::File::open(file) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor stays open for the whole call, which only
-        // starts write-out of the file's pages.
-        unsafe {
-            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
-}
-
-/// Whether SQLite fsyncs the database's directory itself. Stock SQLite
-/// does so on the first commit of every connection, to make a newly
-/// created WAL file's name durable, whether or not the file is new: a
-/// tenth of a millisecond or more per piped message. This build turns that
-/// off (`SQLITE_DISABLE_DIRSYNC` in `.cargo/config.toml`) and
-/// [`sync_directory_for_new_wal`] syncs the directory only when the WAL
-/// may be new.
-fn sqlite_syncs_directory() -> bool {
-    // SAFETY: a NUL-terminated static string; the call only reads it.
-    unsafe { rusqlite::ffi::sqlite3_compileoption_used(c"DISABLE_DIRSYNC".as_ptr()) == 0 }
-}
-
-/// Makes the names in the database's directory durable (the database file
-/// and its WAL, when either was just created) if the WAL was absent or
-/// empty (`wal_at_open` bytes) when this connection opened the database
-/// and SQLite does not sync the directory itself. [`Store::open`] calls it
-/// before the connection can commit: the first commit into a WAL file is
-/// always made by a connection that found it absent or empty, so every
-/// commit lands in a WAL whose name is durable. Like SQLite's own
-/// directory sync, a failure is ignored: some file systems cannot sync a
-/// directory, and a journalling one has already made the name durable with
-/// the file. Public for `examples/pipe_floor.rs`, which keeps the same
-/// policy.
-pub fn sync_directory_for_new_wal(db: &Path, wal_at_open: u64) {
-    if wal_at_open > 0 || sqlite_syncs_directory() {
-        return;
-    }
-    let dir = match db.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 fn wal_path(db: &Path) -> std::path::PathBuf {
@@ -475,104 +278,39 @@ impl Store {
     /// Opens (creating if needed) the database and brings its schema up to
     /// date.
     pub fn open(path: &Path) -> Result<Store> {
-        Store::open_as(path, false)
-    }
-
-    /// Opens the database for a process that files one message and exits
-    /// (`process` with one input), holding it alone when nobody else has
-    /// it open: in SQLite's exclusive locking mode the WAL index lives in
-    /// the process's memory instead of the shared `-shm` file, which the
-    /// first connection would otherwise truncate, grow back page by page
-    /// and map, and whose locks every statement would take. Measured 0.17
-    /// to 0.27 ms less per small piped message (README, "Pipe speed").
-    ///
-    /// The exclusive lock is held until the process exits, so it is only
-    /// tried, never waited for: when another connection has the database
-    /// open (a `maildir` run, a reader, another delivery) the first access
-    /// is refused at once, and the database is opened again as [`open`]
-    /// does, sharing it as usual and waiting for the writer in turn.
-    /// Connections opened as usual meanwhile wait for the lock, as they
-    /// wait for any writer, for the few milliseconds of the delivery. A
-    /// database without its `-shm` file yet (a new one, or one a tool
-    /// has just closed last) is opened as usual, which makes the file.
-    ///
-    /// [`open`]: Store::open
-    pub fn open_for_one_delivery(path: &Path) -> Result<Store> {
-        // Only once a shared open has made the `-shm` file: it keeps that
-        // file's space and its owner and mode (which SQLite copies from
-        // the database) for the connections that need it later, such as a
-        // reader on a full disk or one without write access to the
-        // directory. Nothing here writes to it. Any failure of the
-        // exclusive open is left to the shared one to meet and report.
-        let mut shm = path.as_os_str().to_owned();
-        shm.push("-shm");
-        if Path::new(&shm).is_file()
-            && let Ok(store) = Store::open_as(path, true)
-        {
-            return Ok(store);
-        }
-        Store::open(path)
-    }
-
-    /// [`Store::open`], in SQLite's exclusive locking mode when `alone`
-    /// (tried once, without waiting; see [`Store::open_for_one_delivery`]).
-    fn open_as(path: &Path, alone: bool) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create database directory `{}`", dir.display()))?;
         }
-        let wal = wal_path(path);
-        let wal_at_open = std::fs::metadata(&wal).map_or(0, |m| m.len());
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
         let mut store = Store {
             conn,
-            wal: Some(wal),
-            watch: WalWatch::default(),
+            wal: Some(wal_path(path)),
         };
         store
-            .setup(alone)
+            .setup()
             .with_context(|| format!("cannot use database `{}`", path.display()))?;
-        sync_directory_for_new_wal(path, wal_at_open);
         Ok(store)
     }
 
-    fn setup(&mut self, alone: bool) -> Result<()> {
-        let mode = if alone {
-            self.conn.busy_timeout(Duration::ZERO)?;
-            self.conn
-                .execute_batch("PRAGMA locking_mode = EXCLUSIVE;")?;
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            self.conn.busy_timeout(busy_timeout())?;
-            mode
-        } else {
-            self.conn.busy_timeout(busy_timeout())?;
-            self.switch_to_wal()?
-        };
+    fn setup(&mut self) -> Result<()> {
+        self.conn.busy_timeout(busy_timeout())?;
+        let mode = self.switch_to_wal()?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch to WAL mode (got `{mode}`)");
         }
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         // No checkpoint when a short-lived process closes the database: it
-        // costs milliseconds per piped message. The WAL stays short by
-        // `keep_wal_short` after each delivery, and the file is trimmed
-        // back to WAL_SIZE_LIMIT when SQLite starts it over.
+        // would cost every piped message a second sync. The WAL is kept
+        // short by `housekeeping` instead.
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        self.conn
-            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-        self.watch = WalWatch::install(&mut self.conn)?;
-
-        // Routing and filing use a few dozen distinct statements; the
-        // default cache of 16 would evict them within every message.
-        self.conn.set_prepared_statement_cache_capacity(64);
         // A 512 KB page cache (SQLite's default is 2 MB): a big message's
         // pages spill to the WAL instead of all staying in memory until
         // the commit, which keeps a delivery's peak memory near 4x the
-        // message (tests/hostile.rs measures it).
+        // message (tests measure it).
         self.conn.execute_batch("PRAGMA cache_size = -512;")?;
         self.migrate()
     }
@@ -642,7 +380,6 @@ impl Store {
             let mut store = Store {
                 conn: Connection::open_in_memory()?,
                 wal: None,
-                watch: WalWatch::default(),
             };
             store.migrate()?;
             return Ok(store);
@@ -650,11 +387,7 @@ impl Store {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
         conn.busy_timeout(busy_timeout())?;
-        let store = Store {
-            conn,
-            wal: None,
-            watch: WalWatch::default(),
-        };
+        let store = Store { conn, wal: None };
         if store.version()? != MIGRATIONS.len() {
             bail!(
                 "database `{}` has schema version {}, this mailroom needs {}; run any writing command once to upgrade it",
@@ -666,19 +399,22 @@ impl Store {
         Ok(store)
     }
 
-    /// Keeps the WAL short for the next process ([`keep_wal_short`]);
-    /// `defer_own` for a piped delivery, which may leave a WAL that is
-    /// mostly its own to the next one. The one-page write that starts the
-    /// WAL over waits briefly for the write lock; if another writer holds
-    /// it, a later delivery does it.
-    pub fn housekeeping(&self, defer_own: bool) -> Result<()> {
-        if self.wal.is_none() {
+    /// Keeps the WAL short for the next process: past [`WAL_SIZE_LIMIT`]
+    /// it is copied into the database and truncated. Waits briefly for
+    /// readers and writers; if they hold on, a later delivery does it.
+    pub fn housekeeping(&self) -> Result<()> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        if std::fs::metadata(wal).map_or(0, |m| m.len()) <= WAL_SIZE_LIMIT {
             return Ok(());
         }
         self.conn.busy_timeout(Duration::from_millis(200))?;
-        let done = keep_wal_short(&self.conn, &self.watch, defer_own);
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         self.conn.busy_timeout(busy_timeout())?;
-        done
+        done.context("checkpoint failed")
     }
 
     /// Sizes the page cache for group commit: a batch of a few MB of mail
@@ -690,10 +426,13 @@ impl Store {
             .context("cannot set the cache size")
     }
 
-    /// Sets how many WAL pages trigger a checkpoint at commit; 0 leaves
-    /// checkpoints to [`Store::checkpoint`] on another connection.
-    pub fn set_auto_checkpoint(&self, pages: u32) {
-        self.watch.auto_pages.store(pages, Ordering::Relaxed);
+    /// Sets how many WAL pages trigger a checkpoint at commit (SQLite's
+    /// default is 1000); 0 leaves checkpoints to [`Store::checkpoint`] on
+    /// another connection.
+    pub fn set_auto_checkpoint(&self, pages: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", pages)
+            .context("cannot set the automatic checkpoint")
     }
 
     /// Copies committed WAL pages into the database file without waiting
@@ -702,12 +441,6 @@ impl Store {
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .context("checkpoint failed")
-    }
-
-    /// The WAL file beside the database (`None` read-only or in memory),
-    /// for [`start_writeback`].
-    pub fn wal_file(&self) -> Option<&Path> {
-        self.wal.as_deref()
     }
 
     /// Starts a write transaction, waiting up to the busy timeout.
@@ -754,14 +487,12 @@ impl<'s> Tx<'s> {
     }
 
     pub fn insert_email(&self, e: &NewEmail) -> Result<i64> {
-        // A NULL id takes the next one; a staged message's is the id its
-        // raw bytes were written under. `headers` is empty and `text_body`
-        // NULL: both are read from the raw message when shown (see
-        // [`DERIVED_HEADERS`]).
+        // `headers` is empty and `text_body` NULL: both are read from the
+        // raw message when shown (see [`DERIVED_HEADERS`]).
         self.exec(
-            "INSERT INTO emails (id, dedupe_key, message_id, sha256, received_at, sender, subject, date,
+            "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
                 status, rule, action, class, confidential, envelope_recipient, headers, text_body, raw)
-             VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, '', NULL, x'')",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, '', NULL, x'')",
             params![
                 e.dedupe_key,
                 e.message_id,
@@ -776,30 +507,11 @@ impl<'s> Tx<'s> {
                 e.class,
                 e.confidential,
                 e.envelope_recipient,
-                e.staged.map(|s| s.id),
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        if e.staged.is_none() {
-            self.write_raw(id, e.raw)?;
-        }
+        self.write_raw(id, e.raw)?;
         Ok(id)
-    }
-
-    /// Writes a raw message before its `emails` row exists, under the id
-    /// that row will take (the next one: this transaction holds the write
-    /// lock), so that `process` can write a large message while another
-    /// thread parses it. The row must then be inserted with
-    /// [`NewEmail::staged`] in the same transaction; its foreign keys are
-    /// checked at commit, and a transaction that does not insert it must
-    /// be rolled back.
-    pub fn stage_raw(&self, raw: &[u8]) -> Result<StagedRaw> {
-        self.tx.pragma_update(None, "defer_foreign_keys", true)?;
-        let id: i64 = self.row("SELECT coalesce(max(id), 0) + 1 FROM emails", [], |r| {
-            r.get(0)
-        })?;
-        self.write_raw(id, raw)?;
-        Ok(StagedRaw { id })
     }
 
     /// Writes mail `id`'s raw bytes: the first [`CHUNK_BYTES`] in
@@ -1463,103 +1175,6 @@ mod tests {
         }
     }
 
-    /// Whether a second, ordinary connection can read `path` right now
-    /// (without waiting for a lock).
-    fn readable_by_another(path: &Path) -> bool {
-        let other = Connection::open(path).expect("open");
-        other.busy_timeout(Duration::ZERO).expect("timeout");
-        other
-            .query_row("SELECT count(*) FROM sequences", [], |r| r.get::<_, i64>(0))
-            .is_ok()
-    }
-
-    fn add_sequence(store: &Store, module: &str) {
-        store
-            .conn
-            .execute(
-                "INSERT INTO sequences (module, last) VALUES (?1, 1)",
-                [module],
-            )
-            .expect("insert");
-    }
-
-    #[test]
-    fn one_delivery_holds_the_database_alone_only_while_nobody_else_has_it_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("one.db");
-        let shm = dir.path().join("one.db-shm");
-
-        // New: opened as usual, which makes the -shm file; others read.
-        let store = Store::open_for_one_delivery(&path).expect("new");
-        assert!(shm.is_file(), "a shared open makes the -shm file");
-        add_sequence(&store, "first");
-        assert!(readable_by_another(&path));
-        drop(store);
-
-        // Alone with it: held exclusively, the WAL index in memory; others
-        // wait until the delivery ends, then see what it wrote.
-        let shm_before = std::fs::read(&shm).expect("shm");
-        let store = Store::open_for_one_delivery(&path).expect("alone");
-        add_sequence(&store, "second");
-        assert!(!readable_by_another(&path), "held alone");
-        assert_eq!(
-            std::fs::read(&shm).expect("shm"),
-            shm_before,
-            "-shm untouched"
-        );
-        drop(store);
-        assert!(readable_by_another(&path));
-
-        // Somebody else has it open: shared as usual, both keep working.
-        let other = Store::open(&path).expect("other");
-        let store = Store::open_for_one_delivery(&path).expect("shared");
-        add_sequence(&store, "third");
-        add_sequence(&other, "fourth");
-        assert!(readable_by_another(&path));
-        drop((store, other));
-
-        let count: i64 = Store::open(&path)
-            .expect("reopen")
-            .conn
-            .query_row("SELECT count(*) FROM sequences", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(count, 4);
-    }
-
-    /// Sixteen deliveries at once against one database (in every other
-    /// round a new one, so they also race to create it): whoever finds it
-    /// free holds it alone, the others share it or wait, and every write
-    /// lands once.
-    #[test]
-    fn deliveries_racing_for_the_database_each_write_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for round in 0..20 {
-            let path = dir.path().join(format!("race{round}.db"));
-            if round % 2 == 1 {
-                // An existing database, each delivery free to try holding it.
-                drop(Store::open(&path).expect("create"));
-            }
-            let barrier = std::sync::Barrier::new(16);
-            std::thread::scope(|s| {
-                for i in 0..16 {
-                    let (path, barrier) = (&path, &barrier);
-                    s.spawn(move || {
-                        barrier.wait();
-                        let store = Store::open_for_one_delivery(path)
-                            .unwrap_or_else(|e| panic!("round {round}, delivery {i}: {e:#}"));
-                        add_sequence(&store, &format!("d{i}"));
-                    });
-                }
-            });
-            let count: i64 = Store::open(&path)
-                .expect("reopen")
-                .conn
-                .query_row("SELECT count(*) FROM sequences", [], |r| r.get(0))
-                .expect("count");
-            assert_eq!(count, 16, "round {round}");
-        }
-    }
-
     #[test]
     fn upgrades_a_version_2_database() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1638,7 +1253,6 @@ mod tests {
                     confidential: false,
                     envelope_recipient: None,
                     raw,
-                    staged: None,
                 })
                 .expect("insert"),
             );
@@ -1715,42 +1329,12 @@ mod tests {
     }
 
     #[test]
-    fn a_delivery_checkpoints_past_the_limit_unless_the_wal_is_mostly_its_own() {
-        let limit = WAL_SIZE_LIMIT as u64;
-        assert!(!checkpoint_due(limit, 0, true), "at the limit");
-        assert!(
-            checkpoint_due(limit + 1, 50 << 10, true),
-            "small delivery past it"
-        );
-        assert!(
-            !checkpoint_due(2 * limit, 2 * limit - 4096, true),
-            "own 2 MB: left to the next"
-        );
-        assert!(
-            !checkpoint_due(2 * limit, limit, true),
-            "half its own: left to the next"
-        );
-        assert!(
-            checkpoint_due(3 * limit, limit, true),
-            "a third its own: checkpointed"
-        );
-        assert!(
-            checkpoint_due(2 * limit, 2 * limit - 4096, false),
-            "maildir does not defer"
-        );
-        assert!(
-            checkpoint_due(WAL_DEFER_LIMIT + 1, WAL_DEFER_LIMIT, true),
-            "past 4 MB: at once"
-        );
-    }
-
-    #[test]
-    fn a_long_wal_is_copied_and_started_over_in_place() {
+    fn a_long_wal_is_copied_and_truncated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("d.db");
         let wal = wal_path(&path);
         let none = BTreeMap::new();
-        let mut restarted = false;
+        let mut truncated = 0;
         for round in 0..40 {
             // A new connection each round, as each piped delivery is a
             // new process.
@@ -1767,27 +1351,17 @@ mod tests {
                 .expect("record");
             }
             tx.commit().expect("commit");
-            let before = store.watch.bytes();
-            store.housekeeping(false).expect("housekeeping");
-            if checkpoint_due(before, 0, false) {
-                // Copied, then one page written into a WAL started over;
-                // the file keeps its blocks for later commits.
-                let after: i64 = store
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                    .expect("frames");
-                assert_eq!(after, 1, "one frame after starting over");
-                let size = std::fs::metadata(&wal).expect("wal").len();
-                assert!(size > WAL_FRAME_BYTES, "kept at {size} bytes");
-                let id: i32 = store
-                    .conn
-                    .query_row("PRAGMA application_id", [], |r| r.get(0))
-                    .expect("id");
-                assert_eq!(id, APPLICATION_ID);
-                restarted = true;
+            let before = std::fs::metadata(&wal).expect("wal").len();
+            store.housekeeping().expect("housekeeping");
+            let after = std::fs::metadata(&wal).expect("wal").len();
+            if before > WAL_SIZE_LIMIT {
+                assert_eq!(after, 0, "truncated past the limit");
+                truncated += 1;
+            } else {
+                assert_eq!(after, before, "left alone under the limit");
             }
         }
-        assert!(restarted, "the WAL never passed the limit");
+        assert!(truncated > 0, "the WAL never passed the limit");
         let store = Store::open(&path).expect("open");
         let n: i64 = store
             .conn

@@ -53,6 +53,10 @@ const READ_AHEAD_BYTES: usize = 8 << 20;
 /// enough that the WAL stays a few batches long.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// SQLite's default automatic checkpoint, in WAL pages, restored when the
+/// checkpoint thread cannot start.
+const AUTO_CHECKPOINT_PAGES: u32 = 1000;
+
 /// Bounds of one group-commit batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -344,7 +348,8 @@ pub fn run(
     let limit = options.config.limits.message_bytes;
     let mut summary = Summary::default();
     if checkpointer.is_some() {
-        store.set_auto_checkpoint(0);
+        // A failure leaves SQLite's own checkpoints on: slower, not wrong.
+        let _ = store.set_auto_checkpoint(0);
     }
     let (stop_checkpoints, stopped_checkpoints) = channel::<()>();
     let (unmoved_tx, unmoved) = channel::<Unmoved>();
@@ -385,7 +390,7 @@ pub fn run(
                 })
                 .map_err(|e| refused("checkpoint", &e));
             if started.is_err() {
-                store.set_auto_checkpoint(crate::store::AUTO_CHECKPOINT_PAGES);
+                let _ = store.set_auto_checkpoint(AUTO_CHECKPOINT_PAGES);
             }
         }
         // Room for a whole batch, so that reading ahead is bounded by
@@ -497,7 +502,7 @@ pub fn run(
     });
     // Leave the WAL small for the next process that opens the database
     // (a piped delivery would otherwise re-read it).
-    let _ = store.housekeeping(false);
+    let _ = store.housekeeping();
     summary.elapsed = started.elapsed();
     summary
 }
@@ -573,9 +578,7 @@ impl Writer<'_> {
         let mut reports = Vec::with_capacity(batch.len());
         for item in batch {
             reports.push(match &item.loaded {
-                Loaded::Message { raw, parsed } => {
-                    Some(filing.file_in(&tx, raw, parsed, None).ok()?)
-                }
+                Loaded::Message { raw, parsed } => Some(filing.file_in(&tx, raw, parsed).ok()?),
                 _ => None,
             });
         }
@@ -611,7 +614,7 @@ impl Writer<'_> {
                 }
             };
             let result = filing
-                .file_in(&tx, raw, parsed, None)
+                .file_in(&tx, raw, parsed)
                 .and_then(|r| tx.commit().map(|()| r))
                 .map(Some)
                 .map_err(|e| Failure::temp(e.context(what())));

@@ -287,32 +287,3 @@ pub fn names_in(dir: &Path, sub: &str) -> Vec<String> {
     names.sort();
     names
 }
-
-/// Bytes of committed frames in the database's WAL, read from the WAL file
-/// format (sqlite.org/fileformat.html): the frames after the 32-byte header
-/// whose salts match the header's, up to the last one that ends a commit.
-/// This is what the next process re-reads when it opens the database; the
-/// file itself may be longer (frames of earlier rounds are overwritten in
-/// place, not truncated).
-pub fn wal_content(db: &Path) -> u64 {
-    let mut path = db.as_os_str().to_owned();
-    path.push("-wal");
-    let Ok(wal) = std::fs::read(&path) else {
-        return 0;
-    };
-    if wal.len() < 32 {
-        return 0;
-    }
-    let be = |at: usize| u32::from_be_bytes([wal[at], wal[at + 1], wal[at + 2], wal[at + 3]]);
-    let page = be(8) as usize;
-    let salts = &wal[16..24];
-    let frame = 24 + page;
-    let (mut at, mut committed) = (32, 32);
-    while at + frame <= wal.len() && &wal[at + 8..at + 16] == salts {
-        if be(at + 4) != 0 {
-            committed = at + frame;
-        }
-        at += frame;
-    }
-    (committed - 32) as u64
-}
