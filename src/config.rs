@@ -67,6 +67,11 @@ pub struct Cases {
     /// Compiled when the config loads for a configured pattern (so errors
     /// show in `check`), on first use for the built-in one.
     compiled: std::sync::OnceLock<Option<Regex>>,
+    /// For the built-in pattern: words one of which (ASCII lower-case) a
+    /// subject must contain for the pattern to match, the prefix or
+    /// `case`. Compiling the pattern costs a small delivery more than the
+    /// rest of its routing, and most subjects contain neither.
+    words: Vec<String>,
     pub closed: ClosedPolicy,
 }
 
@@ -83,6 +88,7 @@ impl Cases {
                 r"(?-u:\[{escaped}[-# ]?([0-9]+)\]|\b{escaped}[ \t]*[-#][ \t]*([0-9]+)\b|\bcase[ \t]*#[ \t]*([0-9]+)\b)"
             ),
             compiled: std::sync::OnceLock::new(),
+            words: vec![core.to_ascii_lowercase(), "case".into()],
             closed: ClosedPolicy::Reopen,
         }
     }
@@ -93,6 +99,7 @@ impl Cases {
         let cases = Cases {
             subject_pattern: pattern.to_string(),
             compiled: std::sync::OnceLock::from(Some(regex)),
+            words: Vec::new(),
             ..Cases::builtin(prefix)
         };
         Ok(cases)
@@ -107,9 +114,16 @@ impl Cases {
     /// The case number quoted in a subject, if any (first capture group
     /// that matched).
     pub fn number_in(&self, subject: &str) -> Option<i64> {
-        // No digit, no number: most subjects never need the regex compiled.
+        // No digit (or none of the words), no number: most subjects never
+        // need the regex compiled.
         if !subject.bytes().any(|b| b.is_ascii_digit()) {
             return None;
+        }
+        if !self.words.is_empty() {
+            let lower = subject.to_ascii_lowercase();
+            if !self.words.iter().any(|w| lower.contains(w.as_str())) {
+                return None;
+            }
         }
         let caps = self.regex()?.captures(subject)?;
         caps.iter()
@@ -1280,6 +1294,15 @@ mod tests {
             assert_eq!(c.number_in(subject), number, "{subject}");
         }
         assert!(c.regex().is_some(), "the built-in pattern compiles");
+
+        let c = Cases::builtin("Ticket-");
+        assert_eq!(c.number_in("Printer on floor 3"), None);
+        assert!(
+            c.compiled.get().is_none(),
+            "compiled only when it can match"
+        );
+        assert_eq!(c.number_in("Re: [ticket-41] printer"), Some(41));
+        assert_eq!(c.number_in("about case #3"), Some(3));
     }
 
     #[test]
