@@ -10,8 +10,8 @@
 //! database (see [`floor`]), so the two rates say how much of a run is
 //! mailroom's own work and how much no filing program can avoid.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/it/util.rs"]
+mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,18 +53,18 @@ fn main() {
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average before: {}", load.trim());
     }
-    let messages = common::corpus_messages();
+    let messages = util::corpus_messages();
     assert!(
         !messages.is_empty(),
         "no corpus at {}",
-        common::corpus_dir().display()
+        util::corpus_dir().display()
     );
     for n in sizes {
         let dir = tempfile::tempdir().expect("tempdir");
         // Two identical Maildirs: one for mailroom, one for the floor.
         let md = dir.path().join("Maildir");
-        let names = common::fill_maildir(&md, &messages, n);
-        common::fill_maildir(&dir.path().join("Floor"), &messages, n);
+        let names = util::fill_maildir(&md, &messages, n);
+        util::fill_maildir(&dir.path().join("Floor"), &messages, n);
         let bytes: u64 = names
             .iter()
             .filter_map(|name| std::fs::metadata(md.join("new").join(name)).ok())
@@ -75,7 +75,7 @@ fn main() {
             .arg("maildir")
             .arg("--quiet")
             .arg(&md)
-            .env("MAILROOM_CONFIG", common::root().join("rules.example.yaml"))
+            .env("MAILROOM_CONFIG", util::root().join("rules.example.yaml"))
             .env("MAILROOM_DB", dir.path().join("crm.db"));
         let ours = timed(mailroom, n);
         let db = std::fs::metadata(dir.path().join("crm.db")).map_or(0, |m| m.len());

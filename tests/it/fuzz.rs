@@ -9,8 +9,6 @@
 //! itself goes into `fixtures/fuzz/`, which the last test replays through
 //! the library and the real binary.
 
-mod common;
-
 use std::path::Path;
 
 use mailroom::config::Config;
@@ -22,7 +20,7 @@ use proptest::prelude::*;
 fn parse_and_route(raw: &[u8]) {
     thread_local! {
         static CONFIG: Config = {
-            let source = std::fs::read_to_string(common::root().join("rules.example.yaml"))
+            let source = std::fs::read_to_string(crate::util::root().join("rules.example.yaml"))
                 .unwrap_or_default();
             Config::parse(Path::new("rules.example.yaml"), &source)
                 .map(|l| l.config)
@@ -141,7 +139,7 @@ proptest! {
 /// binary: exit 0 or 65, no panic.
 #[test]
 fn every_recorded_crash_stays_fixed() {
-    let dir = common::root().join("fixtures/fuzz");
+    let dir = crate::util::root().join("fixtures/fuzz");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixtures/fuzz")
         .flatten()
@@ -150,7 +148,7 @@ fn every_recorded_crash_stays_fixed() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no fixtures in {}", dir.display());
-    let env = common::Env::with_example_config();
+    let env = crate::util::Env::with_example_config();
     for file in &files {
         let raw = std::fs::read(file).expect("read");
         parse_and_route(&raw);

@@ -1,8 +1,6 @@
 //! Body rules: `Label: value` lines become record fields.
 
-mod common;
-
-use common::{Env, fixture, fixture_path};
+use crate::util::{Env, fixture, fixture_path};
 use mailroom::report::Report;
 
 const AGENCY: &str = "mailroom:\n  handle: crm\n  own_addresses: [\"*@example.com\"]\nactions:\n  - name: agency leads\n    when: { from: { domain: agency.example } }\n    do: create_lead\n    set: { source: agency, company: unknown }\n    body_rule:\n      fields:\n        \"Company name\": company\n        \"Contact first name\": first_name\n        \"Contact last name\": last_name\n        \"Job title\": title\n        \"Best Phone\": { field: phone, type: phone }\n        \"Email\": { field: email, type: email }\n        \"City\": city\n        \"Address\": address\n        \"Meeting date\": { field: meeting, type: date }\n        \"Budget\": { field: budget, type: number }\n";

@@ -1,32 +1,22 @@
 //! What a piped delivery asks the kernel to make durable, watched with
 //! strace (installed by `.ci/run`): the WAL is synced with fdatasync before
-//! exit 0, and SQLite syncs the directory that holds a new WAL. A missing strace
-//! fails the test under CI (which installs it) and prints NOT TESTED
-//! elsewhere; a strace that may not trace here (a container without
-//! ptrace) prints NOT TESTED too.
-
-mod common;
+//! exit 0, and SQLite syncs the directory that holds a new WAL. A strace
+//! that is missing or may not trace here fails under CI and says NOT
+//! TESTED elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Env, fixture, with_message_id};
+use crate::util::{Env, fixture, with_message_id};
 
-/// strace, when it is installed and allowed to trace on this machine. A
-/// missing strace fails under CI, which installs it; one that is there
-/// but may not trace (a container without ptrace) is reported as not
-/// tested, since no package fixes that.
+/// strace, when it is installed and allowed to trace on this machine.
 fn strace() -> Option<PathBuf> {
     let Some(found) = ["/usr/bin/strace", "/bin/strace"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
     else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "strace is not installed; .ci/run installs it"
-        );
-        eprintln!("NOT TESTED: strace is not installed (apt-get install strace)");
+        crate::util::not_tested("syncs", "strace is not installed (apt-get install strace)");
         return None;
     };
     let traces = Command::new(&found)
@@ -34,7 +24,7 @@ fn strace() -> Option<PathBuf> {
         .status()
         .is_ok_and(|st| st.success());
     if !traces {
-        eprintln!("NOT TESTED: strace cannot trace here (ptrace is not allowed)");
+        crate::util::not_tested("syncs", "strace cannot trace here (ptrace is not allowed)");
         return None;
     }
     Some(found)
@@ -57,7 +47,7 @@ fn syncs(strace: &Path, env: &Env, raw: &[u8]) -> Vec<String> {
             None => cmd.env_remove(k),
         };
     }
-    let run = common::run(cmd, raw);
+    let run = crate::util::run(cmd, raw);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let text = std::fs::read_to_string(&log).expect("strace log");
     text.lines()

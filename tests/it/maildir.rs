@@ -2,13 +2,11 @@
 //! vanished and failing files, group commit with its fallback, reruns, and
 //! kill -9 at random points of a large run.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{
+use crate::util::{
     Env, Run, corpus_messages, fill_maildir, fixture, make_maildir, names_in, with_message_id,
 };
 use mailroom::plan::Evidence;
@@ -193,7 +191,7 @@ fn a_run_that_cannot_start_its_threads_leaves_everything_for_the_next() {
     let names = fill_maildir(&md, &corpus_messages()[..3], 3);
     let mut cmd = env.command(&["maildir", md.to_str().expect("utf-8 path")]);
     cmd.env("RUST_MIN_STACK", (1_u64 << 40).to_string());
-    let r = common::run(cmd, b"");
+    let r = crate::util::run(cmd, b"");
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(
         r.stderr.contains("cannot start the reading thread"),

@@ -4,16 +4,13 @@
 //! delivered twice at the same moment is filed once and reported
 //! `duplicate` once.
 
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Env, Run};
+use crate::util::{Env, Run};
+use crate::util::{Fingerprint, message};
 use mailroom::report::Status;
-use support::{Fingerprint, message};
 
 const WORKERS: usize = 16;
 
@@ -89,7 +86,7 @@ fn deliver_batches(env: &Env, lists: &[Vec<usize>]) -> Vec<(Vec<usize>, Run)> {
                     args.extend(files.iter().map(String::as_str));
                     let cmd = env.command(&args);
                     barrier.wait();
-                    (list.clone(), common::run(cmd, b""))
+                    (list.clone(), crate::util::run(cmd, b""))
                 })
             })
             .collect();

@@ -1,8 +1,6 @@
 //! Cases and opportunities follow their threads (DESIGN §3).
 
-mod common;
-
-use common::{Env, fixture};
+use crate::util::{Env, fixture};
 use mailroom::plan::{Evidence, Op};
 use mailroom::report::{Report, Status};
 
@@ -291,7 +289,7 @@ fn explain_traces_rules_evidence_and_plan_without_writing() {
     let env = env();
     opened(&env);
     let before = env.count("SELECT count(*) FROM emails");
-    let path = common::fixture_path("case-reply-references.eml");
+    let path = crate::util::fixture_path("case-reply-references.eml");
     let r = env.run(&["explain", path.to_str().unwrap_or_default()], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -334,7 +332,7 @@ fn explain_traces_rules_evidence_and_plan_without_writing() {
 #[test]
 fn explain_shows_where_evaluation_stopped() {
     let env = env();
-    let path = common::fixture_path("deal-original.eml");
+    let path = crate::util::fixture_path("deal-original.eml");
     let r = env.run(&["explain", path.to_str().unwrap_or_default()], b"");
     assert!(
         r.stdout.contains("1. support (line 6): no match"),

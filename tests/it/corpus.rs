@@ -1,9 +1,7 @@
 //! Every message of the shared corpus goes through the real binary without
 //! a panic, is stored exactly once, and a second pass only finds duplicates.
 
-mod common;
-
-use common::{Env, corpus_files};
+use crate::util::{Env, corpus_files};
 use mailroom::report::Status;
 
 #[test]
@@ -12,7 +10,7 @@ fn the_whole_corpus_files_without_a_panic() {
     assert!(
         files.len() > 200,
         "corpus not found at {}",
-        common::corpus_dir().display()
+        crate::util::corpus_dir().display()
     );
     let env = Env::with_example_config();
     let args: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();

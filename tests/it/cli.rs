@@ -1,9 +1,7 @@
 //! Command-line conventions: help with examples, completions, man page,
 //! version, verbosity.
 
-mod common;
-
-use common::{Env, fixture};
+use crate::util::{Env, fixture};
 
 const SUBCOMMANDS: &[&[&str]] = &[
     &["process"],
@@ -106,7 +104,7 @@ fn postfix_original_recipient_is_the_envelope() {
     let mut cmd = env.command(&["process"]);
     // To says +lead; Postfix's local delivery says the mail came for +case.
     cmd.env("ORIGINAL_RECIPIENT", "crm+case@example.com");
-    let r = common::run(cmd, &fixture("lead-plus-address.eml"));
+    let r = crate::util::run(cmd, &fixture("lead-plus-address.eml"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.report().action.as_deref(), Some("create_case"));
 }
@@ -116,7 +114,7 @@ fn no_color_anywhere() {
     let env = Env::new();
     let mut cmd = env.command(&["--help"]);
     cmd.env("NO_COLOR", "1");
-    let r = common::run(cmd, b"");
+    let r = crate::util::run(cmd, b"");
     assert!(!r.stdout.contains('\u{1b}'));
 }
 

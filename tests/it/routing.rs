@@ -1,8 +1,6 @@
 //! Rules, virtual addresses and the actions of DESIGN §3, through the binary.
 
-mod common;
-
-use common::{Env, fixture};
+use crate::util::{Env, fixture};
 use mailroom::plan::Op;
 use mailroom::report::Status;
 

@@ -5,12 +5,10 @@
 //! right answer. Timings are in `examples/reliability_bench.rs`; the bound
 //! here is only a generous sanity check.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Env;
+use crate::util::Env;
 use mailroom::config::Config;
 use mailroom::message::{Email, Mailbox};
 use mailroom::route;
@@ -64,7 +62,8 @@ fn a_regex_over_the_size_limit_is_refused_at_load_time() {
 
 #[test]
 fn a_megabyte_subject_against_the_example_rules_completes() {
-    let source = std::fs::read_to_string(common::root().join("rules.example.yaml")).expect("read");
+    let source =
+        std::fs::read_to_string(crate::util::root().join("rules.example.yaml")).expect("read");
     let config = config(&source);
     let store = Store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
     let reader = store.reader();

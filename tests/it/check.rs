@@ -1,8 +1,6 @@
 //! `mailroom check`: every problem with file:line:column and its source line.
 
-mod common;
-
-use common::Env;
+use crate::util::Env;
 
 #[test]
 fn the_example_config_is_clean() {

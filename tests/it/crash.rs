@@ -2,15 +2,12 @@
 //! nothing or the whole message, never a half-filed one, and a
 //! redelivery completes it.
 
-mod common;
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use crate::util::Env;
+use crate::util::{Fingerprint, message, message_with_attachments, xorshift};
 use mailroom::report::Status;
-use support::{Fingerprint, message, message_with_attachments, xorshift};
 
 /// A message big enough (4 attachments of 256 KB) that filing it takes a
 /// while: the kill lands in parsing, hashing, the inserts or the commit.

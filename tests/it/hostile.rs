@@ -3,12 +3,9 @@
 //! binary. Each exits 0 or 65, never panics, and the worst case's peak
 //! memory stays under 4× its size (plus the program's own baseline).
 
-mod common;
-mod support;
-
-use common::{Env, Run};
+use crate::util::run_measuring_memory;
+use crate::util::{Env, Run};
 use mailroom::report::Status;
-use support::run_measuring_memory;
 
 /// Exit 0 (stored, possibly `unparsed`) or 65 (refused), no panic, and a
 /// result that says which.
@@ -182,8 +179,8 @@ fn every_message_cut_at_every_17th_byte_exits_0_or_65() {
 }
 
 fn cut_everything(step: usize, seed: usize) {
-    let mut sources = common::corpus_files();
-    let fixtures = common::root().join("fixtures");
+    let mut sources = crate::util::corpus_files();
+    let fixtures = crate::util::root().join("fixtures");
     let mut names: Vec<_> = [fixtures.clone(), fixtures.join("fuzz")]
         .iter()
         .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
@@ -221,11 +218,11 @@ fn cut_everything(step: usize, seed: usize) {
 fn generated_monsters_exit_0_or_65_within_bounded_memory() {
     let env = Env::with_example_config();
     let small = env.path("small.eml");
-    std::fs::write(&small, support::message(1)).expect("write");
+    std::fs::write(&small, crate::util::message(1)).expect("write");
     let (r, baseline) = run_measuring_memory(env.command(&["process"]), &small, env.dir.path());
     assert_survives("small", &r);
     if baseline.is_none() {
-        support::cannot_test("peak memory", "/usr/bin/time is not installed");
+        crate::util::not_tested("peak memory", "/usr/bin/time is not installed");
     }
 
     let mut worst: Option<(&str, usize, u64, f64)> = None;

@@ -7,20 +7,17 @@
 //! fault cannot be made at all the test prints `NOT TESTED here` instead
 //! of passing silently.
 
-mod common;
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Env, Run};
+use crate::util::{Env, Run};
+use crate::util::{Fingerprint, Mount, is_root, message, message_with_attachments, not_tested};
 use mailroom::report::Status;
-use support::{Fingerprint, Mount, cannot_test, is_root, message, message_with_attachments};
 
 fn process_at(env: &Env, db: &Path, raw: &[u8]) -> Run {
     let mut cmd = env.command(&["process"]);
     cmd.env("MAILROOM_DB", db);
-    common::run(cmd, raw)
+    crate::util::run(cmd, raw)
 }
 
 /// Exit 75, one stderr line that contains `needle`, and the database as
@@ -57,7 +54,7 @@ fn a_read_only_database_file_exits_75_and_keeps_the_mail() {
     if is_root() {
         let mount = match Mount::read_only(&env.db) {
             Ok(m) => m,
-            Err(e) => return cannot_test("read-only database file as root", &e),
+            Err(e) => return not_tested("read-only database file as root", &e),
         };
         let r = process_at(&env, &env.db, &raw);
         drop(mount);
@@ -105,7 +102,7 @@ fn with_read_only_dir(dir: &Path, f: impl FnOnce() -> Run) -> Option<Run> {
                 Some(r)
             }
             Err(e) => {
-                cannot_test("read-only directory as root", &e);
+                not_tested("read-only directory as root", &e);
                 None
             }
         }
@@ -128,7 +125,7 @@ fn a_full_disk_exits_75_and_the_mail_files_once_there_is_room() {
     let dir = env.path("small");
     let mount = match Mount::tmpfs(&dir, 512 * 1024) {
         Ok(m) => m,
-        Err(e) => return cannot_test("a full disk on a small tmpfs", &e),
+        Err(e) => return not_tested("a full disk on a small tmpfs", &e),
     };
     let db = dir.join("crm.db");
     assert_files(&process_at(&env, &db, &message(5)));
@@ -159,10 +156,13 @@ fn a_file_size_limit_exits_75_instead_of_a_signal() {
         .arg("ulimit -f 1000 && exec \"$0\" process")
         .arg(env!("CARGO_BIN_EXE_mailroom"))
         .env_remove("MAILROOM_CONFIG")
-        .env("MAILROOM_CONFIG", common::root().join("rules.example.yaml"))
+        .env(
+            "MAILROOM_CONFIG",
+            crate::util::root().join("rules.example.yaml"),
+        )
         .env("MAILROOM_DB", &env.db)
         .env("HOME", env.dir.path());
-    let r = common::run(cmd, &raw);
+    let r = crate::util::run(cmd, &raw);
     assert_temp_failure(&r, "crm.db", &env.db, &before);
     assert_files(&process_at(&env, &env.db, &raw));
 }
@@ -180,7 +180,7 @@ fn a_lock_held_past_the_busy_timeout_exits_75() {
         .expect("hold the write lock");
     let mut cmd = env.command(&["process"]);
     cmd.env("MAILROOM_BUSY_TIMEOUT_MS", "300");
-    let r = common::run(cmd, &raw);
+    let r = crate::util::run(cmd, &raw);
     tx.rollback().expect("release");
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stderr.contains("locked"), "{}", r.stderr);
@@ -234,7 +234,7 @@ fn a_missing_or_invalid_config_exits_75_and_the_mail_files_once_fixed() {
     let r = process_at(&env, &env.db, &raw);
     assert_temp_failure(&r, "bad regex", &env.db, &Fingerprint::empty());
 
-    std::fs::copy(common::root().join("rules.example.yaml"), &config).expect("copy");
+    std::fs::copy(crate::util::root().join("rules.example.yaml"), &config).expect("copy");
     let r = process_at(&env, &env.db, &raw);
     assert_files(&r);
     assert_eq!(r.report().action.as_deref(), Some("create_case"));

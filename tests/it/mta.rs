@@ -2,12 +2,10 @@
 //! from Debian (installed by `.ci/run`). A missing program fails the test
 //! under CI and is reported, not silently passed, elsewhere.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Env, fixture, fixture_path};
+use crate::util::{Env, fixture, fixture_path};
 
 fn program(name: &str) -> Option<PathBuf> {
     let found = ["/usr/bin", "/usr/local/bin", "/bin"]
@@ -15,11 +13,7 @@ fn program(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists());
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is not installed; .ci/run installs it"
-        );
-        eprintln!("NOT TESTED: {name} is not installed (apt-get install {name})");
+        crate::util::not_tested(name, "not installed (apt-get install it; .ci/run does)");
     }
     found
 }
@@ -151,7 +145,7 @@ fn maildrop(env: &Env, filter: &Path, message: &[u8]) -> i32 {
     cmd.arg(filter)
         .env("HOME", env.dir.path())
         .env_remove("MAILROOM_CONFIG");
-    common::run(cmd, message).code
+    crate::util::run(cmd, message).code
 }
 
 #[test]
@@ -233,7 +227,7 @@ fn every_envelope_path_leads_to_the_suffix() {
         if let Some(o) = original {
             cmd.env("ORIGINAL_RECIPIENT", o);
         }
-        let r = common::run(cmd, message.as_bytes());
+        let r = crate::util::run(cmd, message.as_bytes());
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         assert_eq!(r.report().action.as_deref(), Some("create_lead"), "{name}");
     }

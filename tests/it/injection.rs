@@ -3,13 +3,10 @@
 //! verbatim and printed safely; no SQL is built from data; an attachment
 //! is exported only where asked.
 
-mod common;
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, Run};
+use crate::util::{Env, Run};
 
 const NASTY: &str = "Robert'); DROP TABLE emails;-- \"q\" \u{1b}[31mred\u{1b}[0m \u{1b}]0;owned\u{7} a\rb ../../etc/passwd C:\\x";
 
@@ -27,8 +24,8 @@ fn hostile_message() -> Vec<u8> {
          --b\r\nContent-Type: application/octet-stream\r\n\
          Content-Disposition: attachment; filename*=utf-8''%2Fetc%2Fcron.d%2F%1B%5B31mx\r\n\r\nx\r\n\
          --b--\r\n",
-        from = support::base64_line(NASTY.as_bytes()),
-        subject = support::base64_line(NASTY.as_bytes()),
+        from = crate::util::base64_line(NASTY.as_bytes()),
+        subject = crate::util::base64_line(NASTY.as_bytes()),
     )
     .into_bytes()
 }
@@ -75,7 +72,7 @@ fn hostile_fields_are_stored_verbatim() {
 /// or `None` when `script` is missing.
 fn on_a_terminal(env: &Env, args: &str) -> Option<Run> {
     if !Path::new("/usr/bin/script").exists() {
-        support::cannot_test(
+        crate::util::not_tested(
             "tables on a terminal",
             "`script` (util-linux) is not installed",
         );
@@ -92,7 +89,7 @@ fn on_a_terminal(env: &Env, args: &str) -> Option<Run> {
             None => cmd.env_remove(k),
         };
     }
-    Some(common::run(cmd, b""))
+    Some(crate::util::run(cmd, b""))
 }
 
 #[test]
@@ -193,7 +190,7 @@ fn listing(dir: &Path) -> Vec<String> {
 /// in constants (`{EMAIL_COLS}`), never a runtime value.
 #[test]
 fn no_sql_is_built_by_string_concatenation() {
-    let src = common::root().join("src");
+    let src = crate::util::root().join("src");
     let mut files = Vec::new();
     fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -1,11 +1,9 @@
 //! The README is the manual: its JSON contract and its examples must match
 //! the program.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Env, fixture, root};
+use crate::util::{Env, fixture, root};
 
 fn readme() -> String {
     std::fs::read_to_string(root().join("README.md")).expect("README.md")
@@ -72,7 +70,7 @@ fn the_example_rules_pass_check() {
 #[test]
 fn the_readme_explain_example_is_what_explain_prints() {
     let env = Env::with_example_config();
-    let path = common::fixture_path("support-request.eml");
+    let path = crate::util::fixture_path("support-request.eml");
     let r = env.run(&["explain", path.to_str().unwrap_or_default()], b"");
     let text = readme();
     let section = text.split("\n## Seeing why").nth(1).expect("section");

@@ -1,10 +1,7 @@
 //! Auto-replies, bounces, lists, attachments, confidential mail and
 //! forwarding confirmations.
 
-mod common;
-mod support;
-
-use common::{Env, fixture};
+use crate::util::{Env, fixture};
 use mailroom::report::Status;
 
 fn example() -> Env {
@@ -137,7 +134,7 @@ fn a_list_post_is_classified_and_usable_in_rules() {
 }
 
 /// `emails attachment ID 1 -o OUT`.
-fn export(env: &Env, id: &str, out: &std::path::Path) -> common::Run {
+fn export(env: &Env, id: &str, out: &std::path::Path) -> crate::util::Run {
     env.run(
         &[
             "emails",
@@ -162,7 +159,7 @@ fn with_attachments(id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         "From: Ann Customer <ann@customer.example>\r\nTo: crm@example.com\r\nSubject: files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
     );
     for (name, content) in files {
-        let encoded = support::base64(content);
+        let encoded = crate::util::base64(content);
         raw.push_str(&format!(
             "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
         ));

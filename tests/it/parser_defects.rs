@@ -2,9 +2,7 @@
 //! (`fixtures/parser-*.eml`), and the message module's workaround for
 //! each: what we parse, and what `mailroom process` stores, is right.
 
-mod common;
-
-use common::{Env, fixture};
+use crate::util::{Env, fixture};
 use mailroom::message::{Email, parse};
 
 fn parsed(name: &str) -> Email {

@@ -1,0 +1,27 @@
+//! The integration tests, one binary (each binary links SQLite again):
+//! a module per area, [`util`] for what they share. They drive the real
+//! `mailroom` executable over real messages (`fixtures/`, and the shared
+//! corpus at `../shared/corpus`).
+
+mod util;
+
+mod body_rules;
+mod check;
+mod classes;
+mod cli;
+mod concurrency;
+mod corpus;
+mod crash;
+mod faults;
+mod fuzz;
+mod hostile;
+mod injection;
+mod maildir;
+mod mta;
+mod parser_defects;
+mod process;
+mod readme;
+mod regex_safety;
+mod routing;
+mod syncs;
+mod threading;
