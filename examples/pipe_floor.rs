@@ -10,14 +10,14 @@
 //! It reads the message from stdin, opens DB in WAL mode with
 //! `synchronous = FULL` and no checkpoint on close (as `process` does),
 //! inserts the raw message and its SHA-256 in one `BEGIN IMMEDIATE`
-//! transaction, in rows of `store::CHUNK_BYTES` as `process` stores it, and
-//! truncates the WAL past `store::WAL_SIZE_LIMIT` as `process` does. No
+//! transaction, in rows of `store::sqlite::CHUNK_BYTES` as `process` stores it, and
+//! truncates the WAL past `store::sqlite::WAL_SIZE_LIMIT` as `process` does. No
 //! configuration, no parsing, no routing, no JSON: what is left is the
 //! process start, the SQLite open and the durable commit.
 
 use std::io::Read;
 
-use mailroom::store::{CHUNK_BYTES, WAL_SIZE_LIMIT};
+use mailroom::store::sqlite::{CHUNK_BYTES, WAL_SIZE_LIMIT};
 use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
 
@@ -35,18 +35,14 @@ fn main() -> anyhow::Result<()> {
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -512;")?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, raw BLOB NOT NULL);
+        "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE);
          CREATE TABLE IF NOT EXISTS floor_chunks (id INTEGER NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (id, seq));",
     )?;
 
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (head, rest) = raw.split_at(raw.len().min(CHUNK_BYTES));
-    tx.execute(
-        "INSERT INTO floor (sha256, raw) VALUES (?1, ?2)",
-        params![sha, head],
-    )?;
+    tx.execute("INSERT INTO floor (sha256) VALUES (?1)", params![sha])?;
     let id = tx.last_insert_rowid();
-    for (seq, chunk) in (1_i64..).zip(rest.chunks(CHUNK_BYTES)) {
+    for (seq, chunk) in (0_i64..).zip(raw.chunks(CHUNK_BYTES)) {
         tx.execute(
             "INSERT INTO floor_chunks (id, seq, raw) VALUES (?1, ?2, ?3)",
             params![id, seq, chunk],

@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailroom::config::Config;
-use mailroom::message::{Email, Mailbox};
-use mailroom::store::Store;
+use mailroom::mail::message::{Email, Mailbox};
+use mailroom::rules::Config;
 
 const ROUNDS: usize = 200;
 
@@ -117,7 +116,7 @@ fn process(binary: &Path, dir: &Path) -> anyhow::Result<Duration> {
 }
 
 fn regexes() -> anyhow::Result<()> {
-    let store = Store::open_read_only(Path::new("/nonexistent/mailroom.db"))?;
+    let store = mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db"))?;
     let reader = store.reader();
     let example = std::fs::read_to_string("rules.example.yaml")?;
     let bombs = "actions:\n\
@@ -153,7 +152,7 @@ fn regexes() -> anyhow::Result<()> {
             ..Email::default()
         };
         let start = Instant::now();
-        let plan = mailroom::route::decide(&email, None, &config, &reader)?;
+        let plan = mailroom::route::decide(&email, None, &config, &*reader)?;
         println!(
             "{name}: {:.1} ms (rule {:?})",
             ms(start.elapsed()),

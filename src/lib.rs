@@ -1,33 +1,26 @@
 //! mailroom files incoming email into a small CRM database by ordered YAML
 //! rules.
 //!
-//! Data flows one way: [`input`] → [`message`] (parse) → [`route`] (pure,
-//! returns a [`plan::Plan`]) → [`store`] (apply, one transaction) →
-//! [`report`] (JSON). [`pipeline`] wires them for one message; [`app`]
-//! turns a command line into an exit code. [`maildir`] and [`sweep`] run a
-//! whole Maildir through the same pipeline, many messages per transaction.
+//! Data flows one way, and each layer imports only the ones before it:
+//!
+//! | layer | owns |
+//! |---|---|
+//! | [`exit`] | exit codes and the error that carries one |
+//! | [`mail`] | read and parse: bytes → [`mail::message::Email`] |
+//! | [`rules`] | YAML → [`rules::Config`] |
+//! | [`route`] | Email + Config + [`route::lookup::Lookup`] → [`route::plan::Plan`], pure |
+//! | [`store`] | apply: the store traits, the logical schema, the SQLite backend |
+//! | [`report`] | the JSON result of one message |
+//! | [`pipeline`] | one message end to end |
+//! | [`maildir`] | a whole Maildir, many messages per transaction |
+//! | [`cli`] | the command line, browsing, output |
 
-pub mod address;
-pub mod app;
-pub mod body_fields;
-pub mod body_rule;
-pub mod browse;
-pub mod classify;
 pub mod cli;
-pub mod clock;
-pub mod condition;
-pub mod config;
 pub mod exit;
-pub mod explain;
-pub mod input;
-pub mod locate;
+pub mod mail;
 pub mod maildir;
-pub mod message;
 pub mod pipeline;
-pub mod plan;
-pub mod progress;
 pub mod report;
 pub mod route;
-pub mod signals;
+pub mod rules;
 pub mod store;
-pub mod sweep;

@@ -1,16 +1,5 @@
 fn main() {
-    mailroom::signals::ignore_file_size_limit();
-    let code = match mailroom::cli::parse() {
-        Ok(cli) => mailroom::app::run(cli),
-        Err(e) => {
-            // clap prints help and version too; only real errors are 64.
-            let _ = e.print();
-            if e.use_stderr() {
-                mailroom::exit::Exit::Usage
-            } else {
-                mailroom::exit::Exit::Ok
-            }
-        }
-    };
+    mailroom::cli::signals::ignore_file_size_limit();
+    let code = mailroom::cli::app::main();
     std::process::exit(code.code());
 }

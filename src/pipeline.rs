@@ -3,11 +3,11 @@
 
 use anyhow::{Context, Result};
 
-use crate::config::Config;
-use crate::message::{self, Email};
-use crate::plan::Plan;
+use crate::mail::message::{self, Email};
 use crate::report::{AttachmentJson, Report, Status};
-use crate::route::{self, Lookup};
+use crate::route::plan::{Outcome, Plan};
+use crate::route::{self, Analysis};
+use crate::rules::Config;
 use crate::store::{self, NewEmail, Store, Tx};
 
 /// The dedupe key: the Message-ID, or the SHA-256 of the raw bytes when
@@ -19,21 +19,9 @@ pub fn dedupe_key(email: Option<&Email>, sha: &str) -> String {
     }
 }
 
-/// Number prefix of each module's records.
-pub fn prefix_for(config: &Config, module: &str) -> String {
-    match module {
-        "cases" => config.cases.prefix.clone(),
-        "leads" => "LEAD-".into(),
-        "contacts" => "CON-".into(),
-        "organizations" => "ORG-".into(),
-        "opportunities" => "OPP-".into(),
-        other => format!("{}-", other.to_uppercase()),
-    }
-}
-
 pub struct Pipeline<'a> {
     pub config: &'a Config,
-    pub store: &'a mut Store,
+    pub store: &'a mut dyn Store,
     /// The envelope recipient the MTA gave (`--recipient`).
     pub envelope: Option<&'a str>,
     pub now: String,
@@ -47,9 +35,10 @@ impl Pipeline<'_> {
     /// with `route_stored` it is routed anyway (with a warning), so
     /// `explain` shows what the rules say now.
     pub fn dry_run(&self, raw: &[u8], route_stored: bool) -> Result<(Option<Plan>, Report)> {
-        let sha = store::sha256_hex(raw);
+        let sha = crate::mail::sha256_hex(raw);
         let email = message::parse(raw);
         let reader = self.store.reader();
+        let reader = &*reader;
         let mut stored_as = None;
         if let Some((id, json)) = reader.duplicate(&dedupe_key(email.as_ref(), &sha))? {
             if !route_stored {
@@ -65,7 +54,7 @@ impl Pipeline<'_> {
             report.reason = Some("not a mail message (no header)".into());
             return Ok((None, report));
         };
-        let mut plan = route::explain(&email, self.envelope, self.config, &reader)?;
+        let mut plan = route::explain(&email, self.envelope, self.config, reader)?;
         if let Some(id) = stored_as {
             plan.warnings.push(format!(
                 "already stored as mail {id}; a delivery now would be a duplicate"
@@ -107,7 +96,7 @@ impl Pipeline<'_> {
         };
         let parsed = filing.prepare(raw);
         let tx = self.store.begin()?;
-        let report = filing.file_in(&tx, raw, &parsed)?;
+        let report = filing.file_in(&*tx, raw, &parsed)?;
         tx.commit().context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
@@ -120,11 +109,11 @@ impl Pipeline<'_> {
 /// needs no database, so that `maildir` can do it on its parsing threads.
 #[derive(Debug)]
 pub struct Parsed {
-    /// [`store::sha256_hex`] of the raw bytes.
+    /// [`crate::mail::sha256_hex`] of the raw bytes.
     sha: String,
     /// `None`: not a mail message; it is stored raw as `unparsed`.
     email: Option<Box<Email>>,
-    analysis: Option<route::Analysis>,
+    analysis: Option<Analysis>,
 }
 
 /// What filing a message needs besides the transaction: the body of
@@ -142,7 +131,7 @@ impl Filing<'_> {
     /// A message the parser cannot read (or panics on) is stored raw, as
     /// unparsed.
     pub fn prepare(&self, raw: &[u8]) -> Parsed {
-        let sha = store::sha256_hex(raw);
+        let sha = crate::mail::sha256_hex(raw);
         let email = message::parse_guarded(raw).map(Box::new);
         let analysis = email
             .as_deref()
@@ -161,7 +150,7 @@ impl Filing<'_> {
     /// Earlier messages of the same transaction are seen: a second message
     /// with the same Message-ID is a duplicate, and routing finds records
     /// and threads created before it.
-    pub fn file_in(&self, tx: &Tx, raw: &[u8], parsed: &Parsed) -> Result<Report> {
+    pub fn file_in(&self, tx: &dyn Tx, raw: &[u8], parsed: &Parsed) -> Result<Report> {
         let sha = parsed.sha.as_str();
         let email = parsed.email.as_deref();
         let key = dedupe_key(email, sha);
@@ -196,15 +185,15 @@ impl Filing<'_> {
                 report
             }
             Some((email, analysis)) => {
-                let plan = route::decide_analysed(email, analysis, config, &tx.reader())?;
+                let plan = route::decide_analysed(email, analysis, config, &*tx.reader())?;
                 let status = match plan.outcome {
-                    crate::plan::Outcome::Processed => "processed",
-                    crate::plan::Outcome::Skipped => "skipped",
+                    Outcome::Processed => "processed",
+                    Outcome::Skipped => "skipped",
                 };
                 let sender = email
                     .from
                     .first()
-                    .map(|m| crate::address::normalize(&m.address));
+                    .map(|m| crate::mail::address::normalize(&m.address));
                 let id = tx.insert_email(&NewEmail {
                     dedupe_key: &key,
                     message_id: email.message_id.as_deref(),
@@ -221,9 +210,13 @@ impl Filing<'_> {
                     envelope_recipient: envelope,
                     raw,
                 })?;
-                let applied = tx.apply(&plan, id, &|m| prefix_for(config, m), now)?;
-                let attachments =
-                    tx.store_attachments(id, &email.attachments, config.limits.attachment_bytes)?;
+                let applied = store::apply(tx, &plan, id, &|m| config.prefix_for(m), now)?;
+                let attachments = store::store_attachments(
+                    tx,
+                    id,
+                    &email.attachments,
+                    config.limits.attachment_bytes,
+                )?;
                 let mut report =
                     Report::from_plan(&plan, Some(&applied), &|_| (String::new(), None));
                 report.email_id = Some(id);

@@ -1,5 +1,6 @@
-//! The JSON result printed for each message (schema 1), and the one place
-//! that prints it.
+//! Report: the JSON result printed for each message (schema 1).
+//!
+//! May import `route` and `store`.
 //!
 //! Fields, all always present:
 //!
@@ -27,8 +28,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{BounceInfo, Evidence, Op, Plan, Target, VerificationInfo};
-use crate::store::{Applied, StoredAttachment};
+use crate::route::plan::{Applied, BounceInfo, Evidence, Op, Plan, Target, VerificationInfo};
+use crate::store::StoredAttachment;
 
 pub const SCHEMA: u32 = 1;
 
@@ -129,8 +130,8 @@ impl Report {
         describe: &dyn Fn(i64) -> (String, Option<String>),
     ) -> Report {
         let status = match plan.outcome {
-            crate::plan::Outcome::Processed => Status::Processed,
-            crate::plan::Outcome::Skipped => Status::Skipped,
+            crate::route::plan::Outcome::Processed => Status::Processed,
+            crate::route::plan::Outcome::Skipped => Status::Skipped,
         };
         let records = match applied {
             Some(applied) => applied
@@ -196,97 +197,5 @@ impl Report {
 
     pub fn from_json(json: &str) -> Option<Report> {
         serde_json::from_str(json).ok()
-    }
-}
-
-/// Removes control characters (terminal escapes included) from text shown
-/// in a table; stored data stays verbatim.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect()
-}
-
-/// A plain text table: one header row, columns padded to their widest cell
-/// (cells cut at 60 characters).
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    const MAX: usize = 60;
-    let cut = |s: &str| -> String {
-        let s = printable(s);
-        match s.char_indices().nth(MAX) {
-            Some((i, _)) => format!("{}…", &s[..i]),
-            None => s,
-        }
-    };
-    // The last column is never cut: it may be a link to click.
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i + 1 == r.len() {
-                        printable(c)
-                    } else {
-                        cut(c)
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                let pad = widths
-                    .get(i)
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_sub(c.chars().count());
-                out.push_str(c);
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.trim_end().to_string()
-    };
-    let mut out = line(headers.iter().map(|h| h.to_uppercase()).collect());
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn printable_strips_escapes() {
-        assert_eq!(printable("a\u{1b}[31mred\u{7}\r"), "a[31mred");
-    }
-
-    #[test]
-    fn tables_align() {
-        let t = table(
-            &["id", "name"],
-            &[
-                vec!["1".into(), "Ann".into()],
-                vec!["100".into(), "B".into()],
-            ],
-        );
-        assert_eq!(t, "ID   NAME\n1    Ann\n100  B\n");
     }
 }

@@ -113,13 +113,13 @@ fn always_create_on_and_off_for_the_same_sender() {
     let env = Env::with_config(AGENCY);
     env.file(&fixture("agency-lead-bad-values.eml"));
     let r = env.file(second.as_bytes());
-    assert_eq!(r.records[0].op, mailroom::plan::Op::Linked);
+    assert_eq!(r.records[0].op, mailroom::route::plan::Op::Linked);
     assert_eq!(env.records("leads").len(), 1);
     // On: one lead per mail.
     let env = Env::with_config(&format!("{AGENCY}      always_create: true\n"));
     env.file(&fixture("agency-lead-bad-values.eml"));
     let r = env.file(second.as_bytes());
-    assert_eq!(r.records[0].op, mailroom::plan::Op::Created);
+    assert_eq!(r.records[0].op, mailroom::route::plan::Op::Created);
     assert_eq!(env.records("leads").len(), 2);
 }
 
@@ -152,7 +152,7 @@ fn a_lookup_creates_the_missing_record() {
     assert!(
         r.records
             .iter()
-            .any(|x| x.module == "organizations" && x.op == mailroom::plan::Op::Created)
+            .any(|x| x.module == "organizations" && x.op == mailroom::route::plan::Op::Created)
     );
     // The next mail naming it finds it.
     let again = String::from_utf8(fixture("agency-lead.eml"))

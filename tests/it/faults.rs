@@ -6,23 +6,22 @@
 //! are made with mounts (a read-only bind mount, a small tmpfs). Where a
 //! fault cannot be made at all the test prints `NOT TESTED here` instead
 //! of passing silently.
+//!
+//! Apart from the config faults at the end, these are about SQLite itself:
+//! its file, its directory, its disk, its write lock. "Nothing partially
+//! written" is read through the store API ([`Env::snapshot`]) and SQLite's
+//! integrity check.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::util::{Env, Run};
-use crate::util::{Fingerprint, Mount, is_root, message, message_with_attachments, not_tested};
+use crate::util::{Env, Run, Snapshot};
+use crate::util::{Mount, is_root, message, message_with_attachments, not_tested, sqlite};
 use mailroom::report::Status;
 
-fn process_at(env: &Env, db: &Path, raw: &[u8]) -> Run {
-    let mut cmd = env.command(&["process"]);
-    cmd.env("MAILROOM_DB", db);
-    crate::util::run(cmd, raw)
-}
-
-/// Exit 75, one stderr line that contains `needle`, and the database as
-/// it was before.
-fn assert_temp_failure(r: &Run, needle: &str, db: &Path, before: &Fingerprint) {
+/// Exit 75, one stderr line that contains `needle`, and the store as it
+/// was before, its file intact.
+fn assert_temp_failure(r: &Run, needle: &str, env: &Env, before: &Snapshot) {
     assert_eq!(r.code, 75, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
     assert!(r.stderr.starts_with("mailroom: "), "{}", r.stderr);
@@ -37,7 +36,8 @@ fn assert_temp_failure(r: &Run, needle: &str, db: &Path, before: &Fingerprint) {
     if !r.stdout.is_empty() {
         assert_eq!(r.report().status, Status::Failed, "{}", r.stdout);
     }
-    assert_eq!(&Fingerprint::of(db), before, "nothing partially written");
+    assert_eq!(sqlite::integrity_check(&env.db), "ok");
+    assert_eq!(&env.snapshot(), before, "nothing partially written");
 }
 
 fn assert_files(r: &Run) {
@@ -48,48 +48,48 @@ fn assert_files(r: &Run) {
 #[test]
 fn a_read_only_database_file_exits_75_and_keeps_the_mail() {
     let env = Env::with_example_config();
-    assert_files(&process_at(&env, &env.db, &message(1)));
-    let before = Fingerprint::of(&env.db);
+    assert_files(&env.process(&message(1)));
+    let before = env.snapshot();
     let raw = message(2);
     if is_root() {
         let mount = match Mount::read_only(&env.db) {
             Ok(m) => m,
             Err(e) => return not_tested("read-only database file as root", &e),
         };
-        let r = process_at(&env, &env.db, &raw);
+        let r = env.process(&raw);
         drop(mount);
-        assert_temp_failure(&r, "crm.db", &env.db, &before);
+        assert_temp_failure(&r, "crm.db", &env, &before);
     } else {
         set_mode(&env.db, 0o444);
-        let r = process_at(&env, &env.db, &raw);
+        let r = env.process(&raw);
         set_mode(&env.db, 0o644);
-        assert_temp_failure(&r, "crm.db", &env.db, &before);
+        assert_temp_failure(&r, "crm.db", &env, &before);
     }
-    assert_files(&process_at(&env, &env.db, &raw));
+    assert_files(&env.process(&raw));
 }
 
 #[test]
 fn a_read_only_directory_exits_75_for_a_new_and_an_existing_database() {
-    let env = Env::with_example_config();
+    let mut env = Env::with_example_config();
     let dir = env.path("data");
     std::fs::create_dir(&dir).expect("dir");
-    let db = dir.join("crm.db");
+    env.db = dir.join("crm.db");
     let raw = message(3);
 
     // No database yet: it cannot be created.
-    if let Some(r) = with_read_only_dir(&dir, || process_at(&env, &db, &raw)) {
-        assert_temp_failure(&r, "crm.db", &db, &Fingerprint::empty());
+    if let Some(r) = with_read_only_dir(&dir, || env.process(&raw)) {
+        assert_temp_failure(&r, "crm.db", &env, &Snapshot::default());
     }
-    assert!(!db.exists());
+    assert!(!env.db.exists());
 
     // An existing database whose WAL and shared-memory files cannot be
     // made beside it.
-    assert_files(&process_at(&env, &db, &message(4)));
-    let before = Fingerprint::of(&db);
-    if let Some(r) = with_read_only_dir(&dir, || process_at(&env, &db, &raw)) {
-        assert_temp_failure(&r, "crm.db", &db, &before);
+    assert_files(&env.process(&message(4)));
+    let before = env.snapshot();
+    if let Some(r) = with_read_only_dir(&dir, || env.process(&raw)) {
+        assert_temp_failure(&r, "crm.db", &env, &before);
     }
-    assert_files(&process_at(&env, &db, &raw));
+    assert_files(&env.process(&raw));
 }
 
 /// Runs `f` while `dir` is read-only; `None` when that cannot be made.
@@ -121,22 +121,22 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[test]
 fn a_full_disk_exits_75_and_the_mail_files_once_there_is_room() {
-    let env = Env::with_example_config();
+    let mut env = Env::with_example_config();
     let dir = env.path("small");
     let mount = match Mount::tmpfs(&dir, 512 * 1024) {
         Ok(m) => m,
         Err(e) => return not_tested("a full disk on a small tmpfs", &e),
     };
-    let db = dir.join("crm.db");
-    assert_files(&process_at(&env, &db, &message(5)));
-    let before = Fingerprint::of(&db);
+    env.db = dir.join("crm.db");
+    assert_files(&env.process(&message(5)));
+    let before = env.snapshot();
     // Four 300 KB attachments do not fit in what is left of 512 KB.
     let raw = message_with_attachments(6, 4, 300 * 1024);
-    let r = process_at(&env, &db, &raw);
-    assert_temp_failure(&r, "crm.db", &db, &before);
+    let r = env.process(&raw);
+    assert_temp_failure(&r, "crm.db", &env, &before);
     mount.resize(16 * 1024 * 1024).expect("grow the tmpfs");
-    assert_files(&process_at(&env, &db, &raw));
-    let after = Fingerprint::of(&db);
+    assert_files(&env.process(&raw));
+    let after = env.snapshot();
     assert_eq!(after.emails, before.emails + 1);
     assert_eq!(after.attachments, before.attachments + 4);
 }
@@ -146,8 +146,8 @@ fn a_file_size_limit_exits_75_instead_of_a_signal() {
     // `ulimit -f` works for root too. Without ignoring SIGXFSZ the kernel
     // would kill the process at the limit (exit by signal, 153 from sh).
     let env = Env::with_example_config();
-    assert_files(&process_at(&env, &env.db, &message(7)));
-    let before = Fingerprint::of(&env.db);
+    assert_files(&env.process(&message(7)));
+    let before = env.snapshot();
     let raw = message_with_attachments(8, 2, 200 * 1024);
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
@@ -163,18 +163,19 @@ fn a_file_size_limit_exits_75_instead_of_a_signal() {
         .env("MAILROOM_DB", &env.db)
         .env("HOME", env.dir.path());
     let r = crate::util::run(cmd, &raw);
-    assert_temp_failure(&r, "crm.db", &env.db, &before);
-    assert_files(&process_at(&env, &env.db, &raw));
+    assert_temp_failure(&r, "crm.db", &env, &before);
+    assert_files(&env.process(&raw));
 }
 
 #[test]
 fn a_lock_held_past_the_busy_timeout_exits_75() {
     let env = Env::with_example_config();
-    assert_files(&process_at(&env, &env.db, &message(9)));
-    let before = Fingerprint::of(&env.db);
+    assert_files(&env.process(&message(9)));
+    let before = env.snapshot();
     let raw = message(10);
 
-    let mut holder = rusqlite::Connection::open(&env.db).expect("open");
+    // A second connection holding SQLite's write lock.
+    let mut holder = sqlite::connect(&env.db);
     let tx = holder
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .expect("hold the write lock");
@@ -185,8 +186,8 @@ fn a_lock_held_past_the_busy_timeout_exits_75() {
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stderr.contains("locked"), "{}", r.stderr);
     drop(holder);
-    assert_temp_failure(&r, "write transaction", &env.db, &before);
-    assert_files(&process_at(&env, &env.db, &raw));
+    assert_temp_failure(&r, "write transaction", &env, &before);
+    assert_files(&env.process(&raw));
 }
 
 #[test]
@@ -194,11 +195,12 @@ fn a_lock_held_shorter_than_the_busy_timeout_only_delays() {
     // The default 30 s timeout: a writer holding the lock for a second is
     // waited for, not reported as "database is locked".
     let env = Env::with_example_config();
-    assert_files(&process_at(&env, &env.db, &message(11)));
+    assert_files(&env.process(&message(11)));
     let db = env.db.clone();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
-        let mut conn = rusqlite::Connection::open(&db).expect("open");
+        // A second connection holding SQLite's write lock.
+        let mut conn = sqlite::connect(&db);
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .expect("lock");
@@ -207,7 +209,7 @@ fn a_lock_held_shorter_than_the_busy_timeout_only_delays() {
         tx.commit().expect("release");
     });
     locked_rx.recv().expect("locked");
-    let r = process_at(&env, &env.db, &message(12));
+    let r = env.process(&message(12));
     holder.join().expect("holder");
     assert_files(&r);
 }
@@ -219,23 +221,23 @@ fn a_missing_or_invalid_config_exits_75_and_the_mail_files_once_fixed() {
     env.config = Some(config.clone());
     let raw = message(13);
 
-    let r = process_at(&env, &env.db, &raw);
-    assert_temp_failure(&r, "rules.yaml", &env.db, &Fingerprint::empty());
+    let r = env.process(&raw);
+    assert_temp_failure(&r, "rules.yaml", &env, &Snapshot::default());
 
     std::fs::write(&config, "actions:\n  - name: broken\n    do: [\n").expect("write");
-    let r = process_at(&env, &env.db, &raw);
-    assert_temp_failure(&r, "rules.yaml", &env.db, &Fingerprint::empty());
+    let r = env.process(&raw);
+    assert_temp_failure(&r, "rules.yaml", &env, &Snapshot::default());
 
     std::fs::write(
         &config,
         "actions:\n  - name: bad regex\n    when: { subject: { regex: \"(\" } }\n    do: archive\n",
     )
     .expect("write");
-    let r = process_at(&env, &env.db, &raw);
-    assert_temp_failure(&r, "bad regex", &env.db, &Fingerprint::empty());
+    let r = env.process(&raw);
+    assert_temp_failure(&r, "bad regex", &env, &Snapshot::default());
 
     std::fs::copy(crate::util::root().join("rules.example.yaml"), &config).expect("copy");
-    let r = process_at(&env, &env.db, &raw);
+    let r = env.process(&raw);
     assert_files(&r);
     assert_eq!(r.report().action.as_deref(), Some("create_case"));
 }

@@ -11,9 +11,8 @@
 
 use std::path::Path;
 
-use mailroom::config::Config;
 use mailroom::pipeline::Pipeline;
-use mailroom::store::Store;
+use mailroom::rules::Config;
 use proptest::prelude::*;
 
 /// parse + route (and the report) for one input, as `--dry-run` does.
@@ -27,11 +26,12 @@ fn parse_and_route(raw: &[u8]) {
                 .unwrap_or_else(|_| Config::builtin())
         };
     }
-    let mut store = Store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let mut store =
+        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
     CONFIG.with(|config| {
         let pipeline = Pipeline {
             config,
-            store: &mut store,
+            store: &mut *store,
             envelope: Some("crm+case@example.com"),
             now: "2026-11-27T10:00:00Z".into(),
         };

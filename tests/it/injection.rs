@@ -35,26 +35,21 @@ fn hostile_fields_are_stored_verbatim() {
     let env = Env::with_example_config();
     let r = env.file(&hostile_message());
     let id = r.email_id.expect("stored");
-    let conn = rusqlite::Connection::open(&env.db).expect("db");
-    let (subject, message_id): (String, String) = conn
-        .query_row(
-            "SELECT subject, message_id FROM emails WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("row");
-    assert_eq!(subject, NASTY);
-    assert_eq!(message_id, "<inject'1\"@evil.example>");
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM attachments WHERE email_id = ?1 ORDER BY position")
-        .expect("prepare")
-        .query_map([id], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("names");
-    assert_eq!(names, vec!["../../evil.sh", "/etc/cron.d/\u{1b}[31mx"]);
-    // The tables are all still there, and the case title is the subject.
-    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+    let (row, names) = env.read(|r| {
+        let row = r.email(id).expect("email").expect("stored").row;
+        let attachments = r.attachments(id).expect("attachments");
+        let names: Vec<Option<String>> = attachments.into_iter().map(|a| a.name).collect();
+        (row, names)
+    });
+    assert_eq!(row.subject.as_deref(), Some(NASTY));
+    assert_eq!(row.message_id.as_deref(), Some("<inject'1\"@evil.example>"));
+    assert_eq!(
+        names,
+        [Some("../../evil.sh"), Some("/etc/cron.d/\u{1b}[31mx")].map(|n| n.map(String::from))
+    );
+    // Everything is all still there, and the case title is the subject.
+    let snapshot = env.snapshot();
+    assert_eq!((snapshot.emails, snapshot.records), (1, 2), "{snapshot:?}");
     let case = env.record(r.records[0].id.expect("case id"));
     assert_eq!(case["record"]["fields"]["title"], NASTY);
 

@@ -16,6 +16,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod injection;
+mod layers;
 mod maildir;
 mod mta;
 mod parser_defects;

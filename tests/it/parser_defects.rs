@@ -3,7 +3,7 @@
 //! each: what we parse, and what `mailroom process` stores, is right.
 
 use crate::util::{Env, fixture};
-use mailroom::message::{Email, parse};
+use mailroom::mail::message::{Email, parse};
 
 fn parsed(name: &str) -> Email {
     parse(&fixture(name)).unwrap_or_else(|| panic!("{name} parses"))
@@ -82,9 +82,12 @@ fn the_binary_stores_what_the_workarounds_read() {
         let got: Vec<Option<String>> = r.attachments.iter().map(|a| a.name.clone()).collect();
         assert_eq!(got, expected, "{name}");
     }
-    let id = env.count(
-        "SELECT id FROM emails WHERE message_id = '<parser-qp-double-equals@customer.example>'",
-    );
+    let id = env
+        .emails()
+        .iter()
+        .find(|e| e.message_id.as_deref() == Some("<parser-qp-double-equals@customer.example>"))
+        .expect("filed")
+        .id;
     let show = env
         .run(&["emails", "show", &id.to_string(), "--json"], b"")
         .json();

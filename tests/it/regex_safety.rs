@@ -9,10 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::Env;
-use mailroom::config::Config;
-use mailroom::message::{Email, Mailbox};
+use mailroom::mail::message::{Email, Mailbox};
 use mailroom::route;
-use mailroom::store::Store;
+use mailroom::rules::Config;
 
 fn config(yaml: &str) -> Config {
     Config::parse(Path::new("rules.yaml"), yaml)
@@ -65,13 +64,14 @@ fn a_megabyte_subject_against_the_example_rules_completes() {
     let source =
         std::fs::read_to_string(crate::util::root().join("rules.example.yaml")).expect("read");
     let config = config(&source);
-    let store = Store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let store =
+        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
     let reader = store.reader();
     let subject = "Re: [CASE-".repeat(100_000) + "x";
     let body = "Company name: ".repeat(300_000);
     let email = hostile_email(subject, body);
     let start = Instant::now();
-    let plan = route::decide(&email, None, &config, &reader).expect("decides");
+    let plan = route::decide(&email, None, &config, &*reader).expect("decides");
     assert!(start.elapsed() < SANITY, "took {:?}", start.elapsed());
     assert_eq!(plan.rule.as_deref(), Some("everything else"));
 }
@@ -85,14 +85,15 @@ fn backtracking_bombs_run_in_linear_time_with_the_right_answer() {
          \x20 - name: repeated dot star\n    when: { body: { regex: \"(.*a){12}z\" } }\n    do: skip\n\
          \x20 - name: fallback\n    do: archive\n",
     );
-    let store = Store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let store =
+        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
     let reader = store.reader();
     // "aaaa…a!" defeats a backtracking engine at a few dozen characters.
     let subject = "a".repeat(1 << 20) + "!";
     let body = "a".repeat(1 << 20);
     let start = Instant::now();
     let plan =
-        route::decide(&hostile_email(subject, body), None, &config, &reader).expect("decides");
+        route::decide(&hostile_email(subject, body), None, &config, &*reader).expect("decides");
     assert!(start.elapsed() < SANITY, "took {:?}", start.elapsed());
     assert_eq!(plan.rule.as_deref(), Some("fallback"));
 
@@ -101,7 +102,7 @@ fn backtracking_bombs_run_in_linear_time_with_the_right_answer() {
         &hostile_email("a".repeat(10_000), String::new()),
         None,
         &config,
-        &reader,
+        &*reader,
     )
     .expect("decides");
     assert_eq!(plan.rule.as_deref(), Some("nested plus"));

@@ -1,8 +1,8 @@
 //! Cases and opportunities follow their threads (DESIGN §3).
 
 use crate::util::{Env, fixture};
-use mailroom::plan::{Evidence, Op};
 use mailroom::report::{Report, Status};
+use mailroom::route::plan::{Evidence, Op};
 
 const CONFIG: &str = "mailroom:\n  handle: crm\n  domains: [example.com]\n  own_addresses: [\"*@example.com\"]\nactions:\n  - name: support\n    when:\n      any:\n        - recipient: { contains: \"support@\" }\n        - suffix: case\n    do: create_case\n    create_contact: true\n  - name: deals\n    when: { suffix: deal }\n    do: create_opportunity\n";
 
@@ -288,7 +288,7 @@ fn opportunities_follow_replies_while_open() {
 fn explain_traces_rules_evidence_and_plan_without_writing() {
     let env = env();
     opened(&env);
-    let before = env.count("SELECT count(*) FROM emails");
+    let before = env.snapshot();
     let path = crate::util::fixture_path("case-reply-references.eml");
     let r = env.run(&["explain", path.to_str().unwrap_or_default()], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -322,11 +322,7 @@ fn explain_traces_rules_evidence_and_plan_without_writing() {
     assert_eq!(v["plan"]["trace"][0]["matched"], true);
     assert_eq!(v["result"]["thread"]["evidence"], "references");
     assert_eq!(v["result"]["dry_run"], true);
-    assert_eq!(
-        env.count("SELECT count(*) FROM emails"),
-        before,
-        "explain wrote nothing"
-    );
+    assert_eq!(env.snapshot(), before, "explain wrote nothing");
 }
 
 #[test]
@@ -344,6 +340,7 @@ fn explain_shows_where_evaluation_stopped() {
         "{}",
         r.stdout
     );
+    // SQLite: not even an empty database file is made.
     assert!(!env.db.exists(), "explain created no database");
 }
 
@@ -351,6 +348,8 @@ fn explain_shows_where_evaluation_stopped() {
 fn dry_run_prints_the_result_and_writes_nothing() {
     let env = env();
     opened(&env);
+    let before = env.snapshot();
+    assert_eq!(before.emails, 1);
     let r = env.run(
         &["process", "--dry-run"],
         &fixture("case-reply-references.eml"),
@@ -362,7 +361,7 @@ fn dry_run_prints_the_result_and_writes_nothing() {
         report.thread.map(|t| t.evidence),
         Some(Evidence::References)
     );
-    assert_eq!(env.count("SELECT count(*) FROM emails"), 1);
+    assert_eq!(env.snapshot(), before, "--dry-run wrote nothing");
     let r = env.run(&["process", "--dry-run"], &fixture("lead-plus-address.eml"));
     assert_eq!(r.report().status, Status::Skipped);
 }

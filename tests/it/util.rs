@@ -1,7 +1,29 @@
 //! What the integration tests share: the real `mailroom` binary run in a
 //! temporary directory, fixtures and the shared corpus, generated
-//! messages, database fingerprints, mounts that fake faults, peak memory
-//! of a child, and [`not_tested`] for checks this machine cannot make.
+//! messages, what a store holds, mounts that fake faults, peak memory of
+//! a child, and [`not_tested`] for checks this machine cannot make.
+//!
+//! # The store under test
+//!
+//! Where the database lives is decided in one place, [`Env::new`]: the
+//! location in [`Env::db`], which every command gets as `MAILROOM_DB`.
+//! Tests read what was filed only through the CLI's JSON (`emails list`,
+//! `emails show`, `records list`, `records show`, the result `process`
+//! prints) or through [`Env::read`], which opens that same location with
+//! the library's store API (`mailroom::store::open_read_only`, then the
+//! `Reader` trait), and the helpers built on it ([`Env::emails`],
+//! [`Env::snapshot`]). Nothing store-neutral reads the database with SQL,
+//! so a later PostgreSQL run of the suite needs only `Env::new` to take
+//! its location from one environment variable (a fresh database on that
+//! server per test). Today the store is SQLite: a file in the test's
+//! temporary directory.
+//!
+//! The exceptions are the tests about SQLite itself (durability, the
+//! WAL, locking, the chunk layout, `integrity_check`, foreign keys, a
+//! write lock held by a second connection, edits of the file behind
+//! mailroom's back, faults of the file's directory or disk, which point
+//! `Env::db` elsewhere): they use [`sqlite`] against the file at
+//! [`Env::db`], say so in a comment, and are SQLite's alone.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -9,9 +31,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use mailroom::report::Report;
+use mailroom::store::{EmailFilter, EmailRow, Reader};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Where the store lives (see the module doc): every command's
+    /// `MAILROOM_DB`, and what [`Env::read`] opens. A test about SQLite
+    /// files (a read-only directory, a small disk) may point it elsewhere.
     pub db: PathBuf,
     pub config: Option<PathBuf>,
 }
@@ -188,11 +214,21 @@ impl Env {
         r.json_lines()
     }
 
-    /// A SQL query's single integer answer, read straight from the file.
-    pub fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(&self.db).expect("open db");
-        conn.query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    /// `f` over the store at [`Env::db`], opened read-only through the
+    /// library's store API; a store not made yet reads as empty.
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Reader) -> T) -> T {
+        let store = mailroom::store::open_read_only(&self.db)
+            .unwrap_or_else(|e| panic!("open the store at {}: {e}", self.db.display()));
+        f(&*store.reader())
+    }
+
+    /// Every mail stored, oldest first.
+    pub fn emails(&self) -> Vec<EmailRow> {
+        self.read(|r| r.emails(&EmailFilter::default()).expect("emails"))
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.read(Snapshot::of)
     }
 }
 
@@ -393,74 +429,112 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// What a database holds, table by table, plus its integrity check and
-/// the number of mails half-filed: result never written or raw bytes
-/// missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    pub integrity: String,
-    pub emails: i64,
-    pub records: i64,
-    pub email_links: i64,
-    pub record_links: i64,
-    pub attachments: i64,
-    /// Raw-message rows past each message's first chunk.
-    pub chunks: i64,
-    pub without_result: i64,
+/// What a store holds, counted through the store API: enough to tell an
+/// untouched store, a whole message and a half-filed one apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub emails: usize,
+    pub records: usize,
+    /// Mail ↔ record links.
+    pub links: usize,
+    /// Record ↔ record relations.
+    pub relations: usize,
+    pub attachments: usize,
+    /// Bytes of raw message, all mails together.
+    pub raw_bytes: usize,
+    /// Mails half-filed: raw bytes missing or no result written.
+    pub half_filed: usize,
 }
 
-impl Fingerprint {
-    pub fn of(db: &Path) -> Fingerprint {
-        if !db.exists() {
-            return Fingerprint::empty();
-        }
-        let conn = rusqlite::Connection::open(db).expect("open db");
-        let has_schema: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'emails'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("schema");
-        let integrity: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("integrity");
-        if has_schema == 0 {
-            return Fingerprint {
-                integrity,
-                ..Fingerprint::empty()
-            };
-        }
-        let count = |sql: &str| -> i64 {
-            conn.query_row(sql, [], |r| r.get(0))
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+impl Snapshot {
+    pub fn of(r: &dyn Reader) -> Snapshot {
+        let emails = r.emails(&EmailFilter::default()).expect("emails");
+        let records = r.records(None, None).expect("records");
+        let mut snapshot = Snapshot {
+            emails: emails.len(),
+            records: records.len(),
+            ..Snapshot::default()
         };
-        Fingerprint {
-            integrity,
-            emails: count("SELECT count(*) FROM emails"),
-            records: count("SELECT count(*) FROM records"),
-            email_links: count("SELECT count(*) FROM email_links"),
-            record_links: count("SELECT count(*) FROM record_links"),
-            attachments: count("SELECT count(*) FROM attachments"),
-            chunks: count("SELECT count(*) FROM message_chunks"),
-            without_result: count(
-                "SELECT count(*) FROM emails e WHERE e.result = '{}'
-                 OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.email_id = e.id)",
-            ),
+        for e in &emails {
+            snapshot.links += r.links_of(e.id).expect("links").len();
+            snapshot.attachments += r.attachments(e.id).expect("attachments").len();
+            let raw = r.raw(e.id).expect("raw");
+            let result = r.email(e.id).expect("email").map(|d| d.result_json);
+            let filed = result.is_some_and(|j| serde_json::from_str::<Report>(&j).is_ok());
+            if raw.is_none() || !filed {
+                snapshot.half_filed += 1;
+            }
+            snapshot.raw_bytes += raw.map_or(0, |b| b.len());
         }
+        // Each relation is seen from both of its records.
+        let mut relations = std::collections::BTreeSet::new();
+        for rec in &records {
+            for (kind, other) in r.relations_of(rec.id).expect("relations") {
+                relations.insert((rec.id.min(other.id), rec.id.max(other.id), kind));
+            }
+        }
+        snapshot.relations = relations.len();
+        snapshot
+    }
+}
+
+/// SQLite itself: what only that backend has (its integrity check,
+/// pragmas, the chunk layout, a second connection holding the write lock)
+/// and edits of the file behind mailroom's back, which no store API
+/// offers. Store-neutral reads go through [`Env::read`]; every caller of
+/// these says why it needs SQLite.
+pub mod sqlite {
+    use std::path::Path;
+
+    /// A plain connection to the database file at `db`.
+    pub fn connect(db: &Path) -> rusqlite::Connection {
+        rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("open {}: {e}", db.display()))
     }
 
-    pub fn empty() -> Fingerprint {
-        Fingerprint {
-            integrity: "ok".into(),
-            emails: 0,
-            records: 0,
-            email_links: 0,
-            record_links: 0,
-            attachments: 0,
-            chunks: 0,
-            without_result: 0,
+    /// `PRAGMA integrity_check`: `ok`, or what is damaged. A file that
+    /// was never made is intact.
+    pub fn integrity_check(db: &Path) -> String {
+        if !db.exists() {
+            return "ok".into();
         }
+        connect(db)
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity_check")
+    }
+
+    /// The sizes of mail `id`'s rows in `message_chunks`, by `seq`, which
+    /// must run 0, 1, 2, ... with no gap.
+    pub fn chunk_sizes(db: &Path, id: i64) -> Vec<usize> {
+        let conn = connect(db);
+        let mut stmt = conn
+            .prepare("SELECT seq, length(raw) FROM message_chunks WHERE email_id = ?1 ORDER BY seq")
+            .expect("prepare");
+        let rows: Vec<(i64, i64)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("chunks")
+            .collect::<Result<_, _>>()
+            .expect("chunk");
+        for (want, (seq, _)) in (0_i64..).zip(&rows) {
+            assert_eq!(*seq, want, "mail {id}: chunks {rows:?}");
+        }
+        rows.into_iter()
+            .map(|(_, n)| usize::try_from(n).expect("a length"))
+            .collect()
+    }
+
+    /// Replaces mail `id`'s raw message with `raw` (one chunk), as a hand
+    /// edit, or a later parser reading the bytes differently, would.
+    pub fn replace_raw(db: &Path, id: i64, raw: &[u8]) {
+        let mut conn = connect(db);
+        let tx = conn.transaction().expect("begin");
+        tx.execute("DELETE FROM message_chunks WHERE email_id = ?1", [id])
+            .expect("delete chunks");
+        tx.execute(
+            "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, 0, ?2)",
+            rusqlite::params![id, raw],
+        )
+        .expect("insert chunk");
+        tx.commit().expect("commit");
     }
 }
 

@@ -10,13 +10,13 @@ use mail_parser::{
     Address, Encoding, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-mod quirks;
+use super::quirks;
 
 /// One mailbox from an address header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mailbox {
     pub name: Option<String>,
-    /// As written in the header; compare through [`crate::address::normalize`].
+    /// As written in the header; compare through [`crate::mail::address::normalize`].
     pub address: String,
 }
 

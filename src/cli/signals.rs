@@ -3,7 +3,7 @@
 
 /// Ignores SIGXFSZ. An MTA may run us under a file-size limit (Postfix's
 /// `local` and `pipe` do); past it the kernel would kill the process
-/// mid-transaction. Ignored, the write fails with `EFBIG` instead, SQLite
+/// mid-transaction. Ignored, the write fails with `EFBIG` instead, the store
 /// rolls back, and `process` exits 75 so the mail is kept and retried.
 pub fn ignore_file_size_limit() {
     // SAFETY: setting a signal to SIG_IGN installs no handler code and is

@@ -6,8 +6,8 @@ use std::io::{BufWriter, IsTerminal, Stdout, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::maildir::sweep::Sink;
 use crate::report::Report;
-use crate::sweep::Sink;
 
 pub struct Progress {
     out: BufWriter<Stdout>,

@@ -31,31 +31,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
-use crate::config::Config;
 use crate::exit::{Exit, Failure};
-use crate::maildir::{self, Scan};
+use crate::maildir::folder::{self, Scan};
 use crate::pipeline::{Filing, Parsed};
 use crate::report::{Report, Status};
+use crate::rules::Config;
 use crate::store::Store;
-
-/// The page cache a run asks for: room for a whole batch
-/// ([`Limits::bytes`]) and its indexes, so pages are written once, at
-/// commit.
-pub const CACHE_KIB: u32 = 12 << 10;
 
 /// Raw bytes read ahead by the workers and not yet taken by the writer,
 /// shared out among the workers. With a whole batch read ahead, the
 /// workers parse the next batch while the writer files and commits this
 /// one; the bound keeps memory flat however large the messages.
 const READ_AHEAD_BYTES: usize = 8 << 20;
-
-/// How often the checkpointer copies the WAL into the database: often
-/// enough that the WAL stays a few batches long.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// SQLite's default automatic checkpoint, in WAL pages, restored when the
-/// checkpoint thread cannot start.
-const AUTO_CHECKPOINT_PAGES: u32 = 1000;
 
 /// Bounds of one group-commit batch.
 #[derive(Debug, Clone, Copy)]
@@ -215,7 +202,7 @@ fn load(path: &Path, limit: u64, filing: &Filing) -> Loaded {
     }
 }
 
-/// [`crate::input::read`] for a whole file: `File::read_to_end` sizes
+/// [`crate::mail::input::read`] for a whole file: `File::read_to_end` sizes
 /// its buffer from the file, one read instead of a growing buffer's many
 /// (which `Read::take` would cost). Too large is refused before reading.
 fn read_whole(mut file: std::fs::File, what: &str, limit: u64) -> Result<Vec<u8>, Failure> {
@@ -311,7 +298,7 @@ type Unmoved = (PathBuf, std::io::Error);
 fn mover(batches: Receiver<Moves>, failures: Sender<Unmoved>) {
     for batch in batches {
         for (from, to) in batch {
-            if let Err(e) = maildir::move_file(&from, &to)
+            if let Err(e) = folder::move_file(&from, &to)
                 && failures.send((from, e)).is_err()
             {
                 return;
@@ -327,18 +314,7 @@ struct Item {
 }
 
 /// Files every message of `scan`; see the module doc.
-///
-/// `checkpointer` is a second connection to the database: it checkpoints
-/// the WAL on its own thread while the writer goes on (the writer's own
-/// checkpoints are then turned off). Without one, the writer checkpoints
-/// at commit, as SQLite does by default.
-pub fn run(
-    scan: &Scan,
-    store: &mut Store,
-    checkpointer: Option<Store>,
-    options: &Options,
-    sink: &mut dyn Sink,
-) -> Summary {
+pub fn run(scan: &Scan, store: &mut dyn Store, options: &Options, sink: &mut dyn Sink) -> Summary {
     let started = Instant::now();
     let total = scan.messages.len();
     let workers = std::thread::available_parallelism()
@@ -347,11 +323,8 @@ pub fn run(
         .min(total.max(1));
     let limit = options.config.limits.message_bytes;
     let mut summary = Summary::default();
-    if checkpointer.is_some() {
-        // A failure leaves SQLite's own checkpoints on: slower, not wrong.
-        let _ = store.set_auto_checkpoint(0);
-    }
-    let (stop_checkpoints, stopped_checkpoints) = channel::<()>();
+    // A failure costs speed, not correctness.
+    let _ = store.prepare_for_batches();
     let (unmoved_tx, unmoved) = channel::<Unmoved>();
     let budgets: &Vec<Budget> = &(0..workers)
         .map(|_| Budget::new(READ_AHEAD_BYTES / workers))
@@ -360,8 +333,7 @@ pub fn run(
         // A thread the system refuses (a process limit) is said once on
         // stderr; the run goes on without it where it can: without the
         // mover the stored mail stays in new/ (the next run finds it
-        // filed and moves it), without the checkpointer the writer
-        // checkpoints at commit, and without a worker the writer stops
+        // filed and moves it), and without a worker the writer stops
         // at that worker's first message, leaving the rest for the next
         // run (exit 75).
         let moves = (!options.keep)
@@ -376,23 +348,6 @@ pub fn run(
             })
             .flatten();
         drop(unmoved_tx);
-        if let Some(other) = checkpointer {
-            let started = std::thread::Builder::new()
-                .spawn_scoped(s, move || {
-                    // Until the writer is done; a failed checkpoint is
-                    // retried on the next tick, and the last one happens
-                    // at close.
-                    while let Err(RecvTimeoutError::Timeout) =
-                        stopped_checkpoints.recv_timeout(CHECKPOINT_EVERY)
-                    {
-                        let _ = other.checkpoint();
-                    }
-                })
-                .map_err(|e| refused("checkpoint", &e));
-            if started.is_err() {
-                let _ = store.set_auto_checkpoint(AUTO_CHECKPOINT_PAGES);
-            }
-        }
         // Room for a whole batch, so that reading ahead is bounded by
         // bytes, not by count.
         let room = options.limits.messages.div_ceil(workers).max(1);
@@ -498,10 +453,8 @@ pub fn run(
             let _ = mover.join();
         }
         writer.collect_unmoved();
-        drop(stop_checkpoints);
     });
-    // Leave the WAL small for the next process that opens the database
-    // (a piped delivery would otherwise re-read it).
+    // Leave the store quick to open for the next piped delivery.
     let _ = store.housekeeping();
     summary.elapsed = started.elapsed();
     summary
@@ -514,7 +467,7 @@ fn refused(what: &str, error: &std::io::Error) {
 
 struct Writer<'w> {
     scan: &'w Scan,
-    store: &'w mut Store,
+    store: &'w mut dyn Store,
     options: &'w Options<'w>,
     sink: &'w mut dyn Sink,
     summary: &'w mut Summary,
@@ -546,7 +499,7 @@ impl Writer<'_> {
             // The mover thread is gone (it cannot panic, but if it did):
             // move here.
             for (from, to) in unsent.0 {
-                if let Err(e) = maildir::move_file(&from, &to) {
+                if let Err(e) = folder::move_file(&from, &to) {
                     self.unmoved_warning(&from, &e);
                 }
             }
@@ -578,7 +531,7 @@ impl Writer<'_> {
         let mut reports = Vec::with_capacity(batch.len());
         for item in batch {
             reports.push(match &item.loaded {
-                Loaded::Message { raw, parsed } => Some(filing.file_in(&tx, raw, parsed).ok()?),
+                Loaded::Message { raw, parsed } => Some(filing.file_in(&*tx, raw, parsed).ok()?),
                 _ => None,
             });
         }
@@ -607,15 +560,15 @@ impl Writer<'_> {
             let tx = match self.store.begin() {
                 Ok(tx) => tx,
                 Err(e) => {
-                    out.push(Err(Failure::temp(e.context(what()))));
+                    out.push(Err(Failure::temp(e.context(what()).into())));
                     let left = batch.len() - out.len();
                     self.summary.left += left as u64;
                     return (out, false);
                 }
             };
             let result = filing
-                .file_in(&tx, raw, parsed)
-                .and_then(|r| tx.commit().map(|()| r))
+                .file_in(&*tx, raw, parsed)
+                .and_then(|r| Ok(tx.commit().map(|()| r)?))
                 .map(Some)
                 .map_err(|e| Failure::temp(e.context(what())));
             out.push(result);

@@ -1,23 +1,45 @@
 //! From a parsed command line to an exit code: resolves the config and the
 //! database, runs the command, prints one line per failure on stderr.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
+use clap::{CommandFactory, Parser};
 
-use crate::browse;
-use clap::CommandFactory;
-
-use crate::cli::{BodyRuleCommand, Cli, Command};
-use crate::clock;
-use crate::config::Config;
+use crate::cli::args::{BodyRuleCommand, Cli, Command};
+use crate::cli::output::print;
+use crate::cli::{browse, clock, explain, learn, progress};
 use crate::exit::{Exit, Failure};
-use crate::explain;
-use crate::input;
+use crate::mail::input;
+use crate::maildir::{self, sweep};
 use crate::pipeline::Pipeline;
 use crate::report::{Report, Status};
-use crate::store::Store;
+use crate::rules::Config;
+use crate::rules::load::render;
+use crate::store::{self, Store};
+
+/// The program: parses the command line and runs it.
+pub fn main() -> Exit {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            // clap prints help and version too; only real errors are 64.
+            let _ = e.print();
+            if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            }
+        }
+    }
+}
+
+/// The failure for an error: a store error says what it means for the
+/// mail; anything else may pass later.
+pub fn failure(error: anyhow::Error) -> Failure {
+    let exit = store::error_in(&error).map_or(Exit::TempFail, store::Error::exit);
+    Failure::new(exit, error)
+}
 
 /// Runs a parsed command line; the exit code is the caller's to use.
 pub fn run(cli: Cli) -> Exit {
@@ -58,11 +80,11 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             let mut store = open_read_only(&cli)?;
             let pipeline = Pipeline {
                 config: &config,
-                store: &mut store,
+                store: &mut *store,
                 envelope: recipient.as_deref(),
                 now: clock::now(),
             };
-            let (plan, report) = pipeline.dry_run(&raw, true).map_err(Failure::temp)?;
+            let (plan, report) = pipeline.dry_run(&raw, true).map_err(failure)?;
             let out = if *json {
                 explain::json(plan.as_ref(), &report)
             } else {
@@ -73,12 +95,12 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         }
         Command::Emails(cmd) => {
             let store = open_store(&cli)?;
-            browse::emails(&store, cmd).map_err(browse::failure)
+            browse::emails(&*store, cmd).map_err(browse::failure)
         }
         Command::Records(cmd) => {
             let mut store = open_store(&cli)?;
             let config = load_config(&cli)?;
-            browse::records(&mut store, &config, cmd)
+            browse::records(&mut *store, &config, cmd)
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -101,23 +123,10 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
                     anyhow!("cannot read `{}`: {e}", sample.display()),
                 )
             })?;
-            print(&crate::body_fields::learn(&raw, delimiter))?;
+            print(&learn::learn(&raw, delimiter))?;
             Ok(Exit::Ok)
         }
     }
-}
-
-/// Writes to stdout; a closed pipe is not worth a panic.
-pub fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .map_err(|e| Failure::temp(anyhow!("cannot write output: {e}")))
-}
-
-/// Human tables only on a terminal and without `--json`.
-pub fn wants_json(flag: bool) -> bool {
-    flag || !std::io::stdout().is_terminal()
 }
 
 fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
@@ -161,14 +170,14 @@ pub fn db_path(cli: &Cli) -> Result<PathBuf, Failure> {
     Ok(data.join("mailroom").join("mailroom.db"))
 }
 
-fn open_store(cli: &Cli) -> Result<Store, Failure> {
-    Store::open(&db_path(cli)?).map_err(Failure::temp)
+fn open_store(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
+    store::open(&db_path(cli)?).map_err(|e| failure(e.into()))
 }
 
 /// `explain` writes nothing: an existing database is opened read-only, a
 /// missing one is replaced by an empty one in memory.
-fn open_read_only(cli: &Cli) -> Result<Store, Failure> {
-    Store::open_read_only(&db_path(cli)?).map_err(Failure::temp)
+fn open_read_only(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
+    store::open_read_only(&db_path(cli)?).map_err(|e| failure(e.into()))
 }
 
 fn process(
@@ -182,14 +191,14 @@ fn process(
     let config = load_config(cli)?;
     let db = db_path(cli)?;
     let store = if dry_run {
-        Store::open_read_only(&db)
+        store::open_read_only(&db)
     } else {
-        Store::open(&db)
+        store::open(&db)
     };
-    let mut store = store.map_err(Failure::temp)?;
+    let mut store = store.map_err(|e| failure(e.into()))?;
     let mut pipeline = Pipeline {
         config: &config,
-        store: &mut store,
+        store: &mut *store,
         envelope: recipient,
         now: clock::now(),
     };
@@ -203,11 +212,11 @@ fn process(
                 pipeline
                     .dry_run(&raw, false)
                     .map(|(_, r)| r)
-                    .map_err(Failure::temp)
+                    .map_err(failure)
             } else {
                 pipeline
                     .process(&raw)
-                    .map_err(|e| Failure::temp(e.context(format!("database `{}`", db.display()))))
+                    .map_err(|e| failure(e.context(format!("database `{}`", db.display()))))
             }
         });
         let report = match result {
@@ -252,7 +261,7 @@ fn check(cli: &Cli) -> Result<Exit, Failure> {
     };
     match Config::load(path) {
         Ok(loaded) => {
-            let warnings = crate::config::render(path, &loaded.source, &loaded.warnings);
+            let warnings = render(path, &loaded.source, &loaded.warnings);
             print(&format!(
                 "{warnings}{}: ok, {} rule(s), {} warning(s)\n",
                 path.display(),
@@ -278,33 +287,24 @@ fn maildir(
     quiet: bool,
 ) -> Result<Exit, Failure> {
     let config = load_config(cli)?;
-    let Some(_lock) = crate::maildir::lock(dir).map_err(Failure::temp)? else {
+    let Some(_lock) = maildir::lock(dir).map_err(Failure::temp)? else {
         eprintln!(
             "mailroom: maildir `{}` is being processed by another run; nothing to do",
             dir.display()
         );
         return Ok(Exit::Ok);
     };
-    let scan = crate::maildir::scan(dir, recursive).map_err(Failure::temp)?;
+    let scan = maildir::scan(dir, recursive).map_err(Failure::temp)?;
     let mut store = open_store(cli)?;
-    store
-        .set_cache_kib(crate::sweep::CACHE_KIB)
-        .map_err(Failure::temp)?;
     let now = clock::now();
-    let options = crate::sweep::Options {
+    let options = sweep::Options {
         config: &config,
         now: &now,
         keep,
-        limits: crate::sweep::Limits::default(),
+        limits: sweep::Limits::default(),
     };
-    let mut progress = crate::progress::Progress::new(scan.messages.len() as u64, quiet);
-    let summary = crate::sweep::run(
-        &scan,
-        &mut store,
-        open_store(cli).ok(),
-        &options,
-        &mut progress,
-    );
+    let mut progress = progress::Progress::new(scan.messages.len() as u64, quiet);
+    let summary = sweep::run(&scan, &mut *store, &options, &mut progress);
     progress.finish();
     eprintln!("mailroom: {}", summary.line(dir));
     if let Some(e) = progress.write_error {

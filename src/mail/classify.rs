@@ -25,7 +25,7 @@
 //!   confirmation", "verify your forwarding address", "forward mail", ...) plus
 //!   "confirm"/"verif", and at least a code or a matching link.
 
-use crate::message::{Attachment, Email, Mailbox};
+use crate::mail::message::{Attachment, Email, Mailbox};
 use regex::Regex;
 use std::sync::LazyLock;
 

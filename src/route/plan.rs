@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::condition::Trace;
+use crate::rules::condition::Trace;
 
 /// A record the plan refers to: one that exists, or the n-th it creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,6 +34,26 @@ pub enum Op {
     Updated,
     /// A follow-up to a closed record, which is opened again.
     Reopened,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Created => "created",
+            Op::Linked => "linked",
+            Op::Updated => "updated",
+            Op::Reopened => "reopened",
+        }
+    }
+}
+
+/// A record created or touched by applying a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub id: i64,
+    pub module: String,
+    pub number: Option<String>,
+    pub op: Op,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
 //! A rule's body rule applied to one mail: `Label: value` pairs become
 //! typed record fields, lookup fields find or create the records they name,
-//! and everything surprising becomes a warning. Also `body-rule learn`.
+//! and everything surprising becomes a warning.
 //!
 //! Pure like routing: the store is read through [`Lookup`]; records to
 //! create go into the [`Plan`].
@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::body_rule::{self, Pair, convert, extract_pairs, normalize_label};
-use crate::config::{BodyRule, OnMissing, OnMultiple};
-use crate::message::{self, Email};
-use crate::plan::{NewRecord, Plan, Target};
-use crate::route::Lookup;
+use crate::mail::message::Email;
+use crate::route::lookup::Lookup;
+use crate::route::plan::{NewRecord, Plan, Target};
+use crate::rules::body_rule::{Pair, convert, extract_pairs, normalize_label};
+use crate::rules::config::{BodyRule, OnMissing, OnMultiple};
 
 /// The fields a body rule found, and the records its lookup fields point
 /// at (field name → record), to relate to the record being created.
@@ -124,32 +124,4 @@ pub fn apply(
     }
 
     Ok(Some(found))
-}
-
-/// `body-rule learn`: the labels of a sample (a text file or a message)
-/// with their values, as YAML comments, then a `body_rule:` block to paste
-/// into a rule.
-pub fn learn(raw: &[u8], delimiter: &str) -> String {
-    let mut found = match message::parse(raw) {
-        Some(email) if !email.from.is_empty() || !email.subject.is_empty() => {
-            pairs(&email, delimiter)
-        }
-        _ => extract_pairs(&String::from_utf8_lossy(raw), None, delimiter),
-    };
-    found.retain(|p| !p.value.trim().is_empty());
-
-    if found.is_empty() {
-        return format!("# no `Label{delimiter} value` lines found\n");
-    }
-    let mut out = String::from("# labels found (label: sample value)\n");
-    for p in &found {
-        let value = p.value.replace('\n', " / ");
-        out.push_str(&format!(
-            "#   {}: {}\n",
-            p.label,
-            crate::report::printable(&value)
-        ));
-    }
-    out.push_str(&body_rule::learn_yaml(&found, delimiter));
-    out
 }

@@ -7,14 +7,13 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use serde_json::json;
 
-use crate::app::{print, wants_json};
-use crate::cli::{EmailsCommand, RecordsCommand};
-use crate::clock;
-use crate::config::Config;
+use crate::cli::app;
+use crate::cli::args::{EmailsCommand, RecordsCommand};
+use crate::cli::clock;
+use crate::cli::output::{print, printable, table, wants_json};
 use crate::exit::{Exit, Failure};
-use crate::message;
-use crate::pipeline::prefix_for;
-use crate::report::{printable, table};
+use crate::mail::message;
+use crate::rules::Config;
 use crate::store::{EmailFilter, EmailRow, Store};
 
 const REDACTED: &str = "(confidential)";
@@ -45,7 +44,7 @@ const EMAIL_HEADERS: &[&str] = &[
     "id", "received", "status", "class", "rule", "from", "subject",
 ];
 
-pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
+pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
     let r = store.reader();
     match cmd {
         EmailsCommand::List {
@@ -103,12 +102,7 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             let Some(detail) = r.email(*id)? else {
                 return Err(anyhow!("no mail with id {id}"));
             };
-            let (mut row, body, headers, result) = (
-                detail.row,
-                detail.text,
-                detail.headers_json,
-                detail.result_json,
-            );
+            let mut row = detail.row.clone();
             let hidden = row.confidential && !reveal;
             redact(&mut row, *reveal);
             let links = r.links_of(*id)?;
@@ -117,20 +111,24 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             } else {
                 r.attachments(*id)?
             };
+            // Headers and text are not stored twice: parsed again from the
+            // raw message.
             let (headers, body): (Vec<(String, String)>, Option<String>) = if hidden {
                 (Vec::new(), None)
-            } else if headers == crate::store::DERIVED_HEADERS {
-                // Not stored twice: parsed again from the raw message.
+            } else {
                 let raw = r.raw(*id)?.unwrap_or_default();
                 message::parse_guarded(&raw)
                     .map_or((Vec::new(), None), |e| (e.headers, Some(e.text)))
-            } else {
-                (serde_json::from_str(&headers).unwrap_or_default(), body)
             };
-            let result: serde_json::Value = serde_json::from_str(&result).unwrap_or_default();
+            let result: serde_json::Value =
+                serde_json::from_str(&detail.result_json).unwrap_or_default();
             if wants_json(output.json) {
                 let v = json!({
                     "email": row,
+                    "date": detail.date,
+                    "envelope_recipient": detail.envelope_recipient,
+                    "sha256": detail.sha256,
+                    "bounce": detail.bounce,
                     "headers": headers,
                     "text": body,
                     "links": links.iter().map(|(op, r)| json!({"id": r.id, "module": r.module, "number": r.number, "op": op})).collect::<Vec<_>>(),
@@ -151,6 +149,13 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
                 printable(row.sender.as_deref().unwrap_or("-")),
                 printable(row.subject.as_deref().unwrap_or("")),
             );
+            if let Some(date) = &detail.date {
+                out.push_str(&format!("date: {date}\n"));
+            }
+            if let Some(envelope) = &detail.envelope_recipient {
+                out.push_str(&format!("envelope recipient: {}\n", printable(envelope)));
+            }
+            out.push_str(&format!("sha256: {}\n", detail.sha256));
             if hidden {
                 out.push_str(
                     "(confidential: headers, body and attachments hidden; --reveal shows them)\n",
@@ -199,7 +204,7 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         EmailsCommand::Attachment { id, n, output } => {
-            let Some(found) = r.attachment_content(*id, *n)? else {
+            let Some(found) = r.attachment(*id, *n)? else {
                 return Err(anyhow!("mail {id} has no attachment {n}"));
             };
             let name = printable(found.name.as_deref().unwrap_or("unnamed"));
@@ -208,17 +213,12 @@ pub fn emails(store: &Store, cmd: &EmailsCommand) -> Result<Exit> {
                     "attachment {n} of mail {id} (`{name}`) was not stored: larger than limits.attachment_bytes"
                 ));
             }
-            let content = match found.copy {
-                Some(copy) => copy,
-                None => {
-                    let raw = r.raw(*id)?.unwrap_or_default();
-                    decoded_attachment(&raw, *n, found.sha256.as_deref()).map_err(|e| {
-                        anyhow::Error::new(DataError(format!(
-                            "attachment {n} of mail {id} (`{name}`): {e}"
-                        )))
-                    })?
-                }
-            };
+            let raw = r.raw(*id)?.unwrap_or_default();
+            let content = decoded_attachment(&raw, *n, found.sha256.as_deref()).map_err(|e| {
+                anyhow::Error::new(DataError(format!(
+                    "attachment {n} of mail {id} (`{name}`): {e}"
+                )))
+            })?;
             match output {
                 // Written only where the user said; the stored name is
                 // never used as a path.
@@ -253,7 +253,7 @@ pub fn failure(error: anyhow::Error) -> Failure {
     if error.is::<DataError>() {
         Failure::new(Exit::DataErr, error)
     } else {
-        Failure::temp(error)
+        app::failure(error)
     }
 }
 
@@ -266,7 +266,7 @@ fn decoded_attachment(raw: &[u8], n: i64, sha256: Option<&str>) -> Result<Vec<u8
     let sha256 = sha256.ok_or_else(|| anyhow!("no SHA-256 was recorded for it"))?;
     let mut all = message::parse_guarded(raw).map_or_else(Vec::new, |e| e.attachments);
     let at = usize::try_from(n - 1).ok().filter(|&i| i < all.len());
-    let matches = |a: &message::Attachment| crate::store::sha256_hex(&a.content) == sha256;
+    let matches = |a: &message::Attachment| crate::mail::sha256_hex(&a.content) == sha256;
     let pick = at
         .filter(|&i| matches(&all[i]))
         .or_else(|| all.iter().position(matches))
@@ -302,7 +302,11 @@ fn valid_module(module: &str) -> Result<String, Failure> {
     Ok(m)
 }
 
-pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Result<Exit, Failure> {
+pub fn records(
+    store: &mut dyn Store,
+    config: &Config,
+    cmd: &RecordsCommand,
+) -> Result<Exit, Failure> {
     let now = clock::now();
     match cmd {
         RecordsCommand::List {
@@ -314,7 +318,7 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
             let rows = store
                 .reader()
                 .records(module.as_deref(), *limit)
-                .map_err(Failure::temp)?;
+                .map_err(|e| app::failure(e.into()))?;
             if wants_json(output.json) {
                 let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
                 print(&lines)?;
@@ -341,12 +345,12 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
         }
         RecordsCommand::Show { id, reveal, output } => {
             let r = store.reader();
-            let Some(rec) = r.record_row(*id).map_err(Failure::temp)? else {
+            let Some(rec) = r.record_row(*id).map_err(|e| app::failure(e.into()))? else {
                 return Err(Failure::usage(format!("no record with id {id}")));
             };
-            let mut mails = r.emails_of(*id).map_err(Failure::temp)?;
+            let mut mails = r.emails_of(*id).map_err(|e| app::failure(e.into()))?;
             mails.iter_mut().for_each(|m| redact(m, *reveal));
-            let relations = r.relations_of(*id).map_err(Failure::temp)?;
+            let relations = r.relations_of(*id).map_err(|e| app::failure(e.into()))?;
             if wants_json(output.json) {
                 let v = json!({
                     "record": rec,
@@ -397,22 +401,23 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
             let mut fields = pairs(fields)?;
             let email = fields
                 .remove("email")
-                .map(|e| crate::address::normalize(&e));
+                .map(|e| crate::mail::address::normalize(&e));
             let status = fields.remove("status");
-            let tx = store.begin().map_err(Failure::temp)?;
+            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
             let (id, number) = tx
                 .create_record(
                     &module,
-                    &prefix_for(config, &module),
+                    &config.prefix_for(&module),
                     email.as_deref(),
                     &fields,
                     &now,
                 )
-                .map_err(Failure::temp)?;
+                .map_err(|e| app::failure(e.into()))?;
             if let Some(s) = status {
-                tx.set_status(id, &s, &now).map_err(Failure::temp)?;
+                tx.set_status(id, &s, &now)
+                    .map_err(|e| app::failure(e.into()))?;
             }
-            tx.commit().map_err(Failure::temp)?;
+            tx.commit().map_err(|e| app::failure(e.into()))?;
             let v = json!({"id": id, "module": module, "number": number});
             if wants_json(output.json) {
                 print(&format!("{v}\n"))?;
@@ -423,18 +428,18 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
         }
         RecordsCommand::Update { id, fields, output } => {
             let changes = pairs(fields)?;
-            let tx = store.begin().map_err(Failure::temp)?;
+            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
             if tx
                 .reader()
                 .record_row(*id)
-                .map_err(Failure::temp)?
+                .map_err(|e| app::failure(e.into()))?
                 .is_none()
             {
                 return Err(Failure::usage(format!("no record with id {id}")));
             }
             tx.update_record(*id, &changes, &now)
-                .map_err(Failure::temp)?;
-            tx.commit().map_err(Failure::temp)?;
+                .map_err(|e| app::failure(e.into()))?;
+            tx.commit().map_err(|e| app::failure(e.into()))?;
             if wants_json(output.json) {
                 print(&format!("{}\n", json!({"id": id, "updated": changes})))?;
             } else {
@@ -457,22 +462,23 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
                 })?
             };
             let rows = import_rows(&text, &file.display().to_string())?;
-            let tx = store.begin().map_err(Failure::temp)?;
+            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
             for row in &rows {
                 let (id, _) = tx
                     .create_record(
                         &row.module,
-                        &prefix_for(config, &row.module),
+                        &config.prefix_for(&row.module),
                         row.email.as_deref(),
                         &row.fields,
                         &now,
                     )
-                    .map_err(Failure::temp)?;
+                    .map_err(|e| app::failure(e.into()))?;
                 if let Some(s) = &row.status {
-                    tx.set_status(id, s, &now).map_err(Failure::temp)?;
+                    tx.set_status(id, s, &now)
+                        .map_err(|e| app::failure(e.into()))?;
                 }
             }
-            tx.commit().map_err(Failure::temp)?;
+            tx.commit().map_err(|e| app::failure(e.into()))?;
             print(&format!("imported {} record(s)\n", rows.len()))?;
             Ok(Exit::Ok)
         }
@@ -482,11 +488,14 @@ pub fn records(store: &mut Store, config: &Config, cmd: &RecordsCommand) -> Resu
             } else {
                 "open"
             };
-            let tx = store.begin().map_err(Failure::temp)?;
-            if !tx.set_status(*id, status, &now).map_err(Failure::temp)? {
+            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
+            if !tx
+                .set_status(*id, status, &now)
+                .map_err(|e| app::failure(e.into()))?
+            {
                 return Err(Failure::usage(format!("no record with id {id}")));
             }
-            tx.commit().map_err(Failure::temp)?;
+            tx.commit().map_err(|e| app::failure(e.into()))?;
             print(&format!("record {id} is {status}\n"))?;
             Ok(Exit::Ok)
         }
@@ -536,7 +545,7 @@ fn import_rows(text: &str, file: &str) -> Result<Vec<ImportRow>, Failure> {
             };
             match k.as_str() {
                 "module" => row.module = valid_module(&v).map_err(|f| bad(f.to_string()))?,
-                "email" => row.email = Some(crate::address::normalize(&v)),
+                "email" => row.email = Some(crate::mail::address::normalize(&v)),
                 "status" => row.status = Some(v),
                 _ => {
                     row.fields.insert(k.clone(), v);

@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
-use crate::condition::Trace;
-use crate::plan::{Plan, Target};
-use crate::report::{Report, printable};
+use crate::cli::output::printable;
+use crate::report::Report;
+use crate::route::plan::{Plan, Target};
+use crate::rules::condition::Trace;
 
 pub fn json(plan: Option<&Plan>, report: &Report) -> String {
     let value = json!({ "plan": plan, "result": report });
@@ -62,8 +63,8 @@ pub fn text(plan: Option<&Plan>, report: &Report) -> String {
     out.push_str(&format!(
         "decision: {} (action {}){}\n",
         match plan.outcome {
-            crate::plan::Outcome::Processed => "processed",
-            crate::plan::Outcome::Skipped => "skipped",
+            crate::route::plan::Outcome::Processed => "processed",
+            crate::route::plan::Outcome::Skipped => "skipped",
         },
         plan.action.as_deref().unwrap_or("none"),
         plan.reason

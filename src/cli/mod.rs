@@ -1,0 +1,17 @@
+//! The command line: clap's types ([`args`]), from a command to an exit
+//! code ([`app`]), browsing and seeding ([`browse`]), the readable
+//! `explain` ([`explain`]), `body-rule learn` ([`learn`]), the `maildir`
+//! progress bar ([`progress`]), tables and JSON on stdout ([`output`]),
+//! the clock ([`clock`]) and signal dispositions ([`signals`]).
+//!
+//! The top layer: may import everything.
+
+pub mod app;
+pub mod args;
+pub mod browse;
+pub mod clock;
+pub mod explain;
+pub mod learn;
+pub mod output;
+pub mod progress;
+pub mod signals;

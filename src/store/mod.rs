@@ -1,0 +1,452 @@
+//! Apply: the store behind a seam. Routing asks it read-only questions
+//! through [`Lookup`]; the pipeline files a message through a [`Tx`];
+//! browsing reads through a [`Reader`]. [`open`] picks the backend for a
+//! location (a path: SQLite, [`sqlite`]); nothing outside this folder
+//! names a database driver, SQL or a pragma. Store errors are classified
+//! here ([`Error`]): what may succeed later (exit 75, the MTA keeps the
+//! mail) and what never will.
+//!
+//! May import `exit`, `mail`, `rules` and `route`.
+//!
+//! # Logical schema
+//!
+//! Every backend stores the same tables; ids are integers the store
+//! assigns, times are RFC 3339 UTC text, JSON is text.
+//!
+//! - `emails`: one row per message received.
+//!   - `id` (key); `dedupe_key` (unique): the Message-ID with angle
+//!     brackets, or `sha256:<hex>` of the raw bytes when it has none;
+//!     `message_id`; `sha256` of the raw bytes; `received_at`.
+//!   - What it says: `sender` (From, normalised), `subject`, `date` (the
+//!     Date header, RFC 3339), `envelope_recipient` (`--recipient`),
+//!     `confidential` (boolean).
+//!   - What happened: `status` (processed, skipped, unparsed), `rule`,
+//!     `action`, `class`, `bounce` and `verification` (JSON, what a
+//!     delivery-status notification or a forwarding confirmation said),
+//!     `result` (the JSON result printed for it, schema 1; a redelivery
+//!     prints it again as a duplicate).
+//! - `message_chunks`: the raw message, byte for byte, in chunks of at most
+//!   [`sqlite::CHUNK_BYTES`]: key (`email_id`, `seq` from 0). Headers and
+//!   text are parsed again from it when shown; attachments are decoded
+//!   from it on export.
+//! - `attachments`: key (`email_id`, `position` from 1); `name`,
+//!   `content_type`, `size`, `sha256` of the decoded content (null when it
+//!   was over `limits.attachment_bytes`), `stored` (false then), `reason`.
+//! - `records`: CRM records of every module in one table, so ids are global
+//!   across modules: `id` (key), `module`, `number` (`<prefix><n>`, unique
+//!   per module), `email` (primary email, normalised), `status` (open,
+//!   closed, or what `records update` set), `fields` (a JSON object of
+//!   text values), `created_at`, `updated_at`, `last_activity`.
+//! - `sequences`: the last number given per module: key `module`, `last`.
+//! - `email_links`: mail ↔ record, key (`email_id`, `record_id`), `op`
+//!   (created, linked, updated, reopened).
+//! - `record_links`: record → record, key (`from_id`, `to_id`, `kind`):
+//!   `contact` (a case's or opportunity's contact), `related`, or the name
+//!   of a body-rule lookup field.
+//!
+//! Lookups the router needs fast: records by (`email`, `module`), records
+//! by (`module`, `number`), mail by `message_id`, links by `record_id`.
+//!
+//! # Transactions
+//!
+//! Every write is one transaction that takes the write lock at its start
+//! and holds it while routing reads, so two deliveries of one sender
+//! cannot both create it. Dropped without [`Tx::commit`], a transaction is
+//! rolled back whole. A commit is durable when it returns.
+//!
+//! # Compatibility
+//!
+//! Migrations are append-only per backend; version 1 is the schema above.
+//! A database newer than this program is refused rather than misread.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::exit::Exit;
+use crate::mail::message::Attachment;
+use crate::route::lookup::{Lookup, RecordInfo};
+use crate::route::plan::{Applied, Op, Plan, Target};
+
+/// What a store failure means for the mail in hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// May succeed later: busy past the timeout, locked, read-only, full,
+    /// an I/O error, a database newer than this program or damaged (until
+    /// it is restored). The MTA keeps the mail.
+    Later,
+    /// What was asked for does not exist; asking again will not change it.
+    NotFound,
+}
+
+/// A store failure, classified where it happened, as one line of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: Kind,
+    message: String,
+}
+
+impl Error {
+    pub fn later(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Later,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::NotFound,
+            message: message.into(),
+        }
+    }
+
+    /// The same failure, saying first what was being done.
+    pub fn context(self, what: impl fmt::Display) -> Error {
+        Error {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
+
+    /// The exit code for it: 75 for what may succeed later, 65 for what
+    /// never will.
+    pub fn exit(&self) -> Exit {
+        match self.kind {
+            Kind::Later => Exit::TempFail,
+            Kind::NotFound => Exit::DataErr,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::later(format!("stored JSON: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `.context(...)` for results whose error becomes a store [`Error`].
+pub trait Context<T> {
+    fn context(self, what: impl fmt::Display) -> Result<T>;
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.into().context(what))
+    }
+
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+/// The store error in an error's chain, if it came from the store.
+pub fn error_in(error: &anyhow::Error) -> Option<&Error> {
+    error.chain().find_map(|e| e.downcast_ref::<Error>())
+}
+
+/// Opens (creating if needed) the store at `location` and brings its
+/// schema up to date.
+pub fn open(location: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(sqlite::Sqlite::open(location)?))
+}
+
+/// Opens the store at `location` without writing to it; a missing one is
+/// an empty store in memory (`explain` and `--dry-run` write nothing).
+pub fn open_read_only(location: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(sqlite::Sqlite::open_read_only(location)?))
+}
+
+/// One connection to a store.
+pub trait Store {
+    /// Read-only queries, outside any transaction.
+    fn reader(&self) -> Box<dyn Reader + '_>;
+    /// Starts a write transaction, waiting for other writers up to the
+    /// busy timeout.
+    fn begin(&mut self) -> Result<Box<dyn Tx + '_>>;
+    /// After a delivery or a run: leaves the store quick to open for the
+    /// next process. A failure changes nothing that was committed.
+    fn housekeeping(&self) -> Result<()>;
+    /// Before many large transactions in a row (`maildir`'s batches).
+    fn prepare_for_batches(&self) -> Result<()>;
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], everything in it is
+/// rolled back.
+pub trait Tx {
+    /// Queries that see this transaction's writes.
+    fn reader(&self) -> Box<dyn Reader + '_>;
+    fn commit(self: Box<Self>) -> Result<()>;
+    /// Inserts the mail row and its raw bytes; returns the mail's id.
+    fn insert_email(&self, e: &NewEmail) -> Result<i64>;
+    fn set_result(&self, email_id: i64, json: &str) -> Result<()>;
+    /// What a bounce or a forwarding confirmation said, as JSON.
+    fn set_notes(
+        &self,
+        email_id: i64,
+        bounce: Option<&str>,
+        verification: Option<&str>,
+    ) -> Result<()>;
+    /// Creates a record numbered `<prefix><n>` (n counted per module);
+    /// returns its id and number.
+    fn create_record(
+        &self,
+        module: &str,
+        prefix: &str,
+        email: Option<&str>,
+        fields: &BTreeMap<String, String>,
+        now: &str,
+    ) -> Result<(i64, String)>;
+    /// Merges fields into a record; `status` and `email` are its columns.
+    /// A record that does not exist is [`Kind::NotFound`].
+    fn update_record(&self, id: i64, changes: &BTreeMap<String, String>, now: &str) -> Result<()>;
+    /// Sets a record's status; false when there is no such record.
+    fn set_status(&self, id: i64, status: &str, now: &str) -> Result<bool>;
+    /// Sets a record's field to `true` (`email_bounced`).
+    fn set_flag(&self, id: i64, field: &str, now: &str) -> Result<()>;
+    /// Links a mail to a record once (a second link is ignored) and bumps
+    /// the record's last activity.
+    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()>;
+    /// Relates two records once.
+    fn relate(&self, from: i64, to: i64, kind: &str) -> Result<()>;
+    /// Files attachment `position` (from 1) of a mail; `sha256` is `None`
+    /// for one that was over the limit.
+    fn insert_attachment(
+        &self,
+        email_id: i64,
+        position: i64,
+        attachment: &StoredAttachment,
+        sha256: Option<&str>,
+    ) -> Result<()>;
+}
+
+/// Read queries over a store or a transaction: routing's [`Lookup`], and
+/// what browsing shows. Lists come oldest first.
+pub trait Reader: Lookup {
+    /// The id and stored result of an earlier delivery with this dedupe key.
+    fn duplicate(&self, dedupe_key: &str) -> Result<Option<(i64, String)>>;
+    fn records(&self, module: Option<&str>, limit: Option<u32>) -> Result<Vec<RecordRow>>;
+    fn record_row(&self, id: i64) -> Result<Option<RecordRow>>;
+    /// Mails linked to a record.
+    fn emails_of(&self, record: i64) -> Result<Vec<EmailRow>>;
+    /// Records related to a record, either direction, with the kind.
+    fn relations_of(&self, record: i64) -> Result<Vec<(String, RecordInfo)>>;
+    fn emails(&self, filter: &EmailFilter) -> Result<Vec<EmailRow>>;
+    fn email(&self, id: i64) -> Result<Option<EmailDetail>>;
+    /// Records a mail is linked to, with the op.
+    fn links_of(&self, email: i64) -> Result<Vec<(String, RecordInfo)>>;
+    fn attachments(&self, email: i64) -> Result<Vec<StoredAttachment>>;
+    /// Attachment `position` (from 1) of a mail.
+    fn attachment(&self, email: i64, position: i64) -> Result<Option<AttachmentRef>>;
+    /// A mail's raw bytes, whole.
+    fn raw(&self, email: i64) -> Result<Option<Vec<u8>>>;
+}
+
+/// One mail row as [`Tx::insert_email`] needs it.
+pub struct NewEmail<'a> {
+    pub dedupe_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub sha256: &'a str,
+    pub received_at: &'a str,
+    pub sender: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub date: Option<&'a str>,
+    pub status: &'a str,
+    pub rule: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub confidential: bool,
+    pub envelope_recipient: Option<&'a str>,
+    pub raw: &'a [u8],
+}
+
+/// An attachment as stored: `stored` false when it was over the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: usize,
+    pub stored: bool,
+    pub reason: Option<String>,
+}
+
+/// A record with its fields, for browsing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordRow {
+    pub id: i64,
+    pub module: String,
+    pub number: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+    pub fields: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_activity: Option<String>,
+}
+
+/// A mail as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmailRow {
+    pub id: i64,
+    pub received_at: String,
+    pub status: String,
+    pub class: Option<String>,
+    pub rule: Option<String>,
+    pub action: Option<String>,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub confidential: bool,
+    /// `{code, link}` of a forwarding confirmation, if the mail was one.
+    pub verification: Option<serde_json::Value>,
+}
+
+/// One mail as `emails show` prints it (headers and text come from its
+/// raw message).
+#[derive(Debug, Clone)]
+pub struct EmailDetail {
+    pub row: EmailRow,
+    /// The Date header, RFC 3339.
+    pub date: Option<String>,
+    pub envelope_recipient: Option<String>,
+    /// Of the raw bytes.
+    pub sha256: String,
+    /// `{recipient, status}` of a delivery-status notification.
+    pub bounce: Option<serde_json::Value>,
+    pub result_json: String,
+}
+
+/// A stored attachment as `emails attachment` finds it; its content is
+/// decoded from the raw message and checked against `sha256`.
+#[derive(Debug, Clone)]
+pub struct AttachmentRef {
+    pub name: Option<String>,
+    /// False when it was over `limits.attachment_bytes`: listed only.
+    pub stored: bool,
+    pub sha256: Option<String>,
+}
+
+/// Filters for `emails list`.
+#[derive(Debug, Clone, Default)]
+pub struct EmailFilter {
+    pub status: Option<String>,
+    pub rule: Option<String>,
+    pub class: Option<String>,
+    pub since: Option<String>,
+    pub from: Option<String>,
+    pub limit: Option<u32>,
+    /// Only mail that carried a forwarding-confirmation code or link.
+    pub verification: bool,
+}
+
+/// Executes a plan for the mail `email_id` inside `tx`: creates, flags,
+/// notes, reopenings, links, relations. Returns the records in the order
+/// they were linked. Nothing is committed.
+pub fn apply(
+    tx: &dyn Tx,
+    plan: &Plan,
+    email_id: i64,
+    prefixes: &dyn Fn(&str) -> String,
+    now: &str,
+) -> Result<Vec<Applied>> {
+    let mut created = Vec::with_capacity(plan.creates.len());
+    for r in &plan.creates {
+        let (id, _) = tx.create_record(
+            &r.module,
+            &prefixes(&r.module),
+            r.email.as_deref(),
+            &r.fields,
+            now,
+        )?;
+        created.push(id);
+    }
+    let resolve = |t: Target| -> Result<i64> {
+        match t {
+            Target::Existing(id) => Ok(id),
+            Target::New(i) => created
+                .get(i)
+                .copied()
+                .ok_or_else(|| Error::later("plan refers to a record it does not create")),
+        }
+    };
+    for (id, flag) in &plan.flags {
+        tx.set_flag(*id, flag, now)?;
+    }
+    if plan.bounce.is_some() || plan.verification.is_some() {
+        let bounce = plan
+            .bounce
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let verification = plan
+            .verification
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        tx.set_notes(email_id, bounce.as_deref(), verification.as_deref())?;
+    }
+    for id in &plan.reopen {
+        tx.set_status(*id, "open", now)?;
+    }
+    let mut applied = Vec::with_capacity(plan.links.len());
+    let reader = tx.reader();
+    for link in &plan.links {
+        let id = resolve(link.target)?;
+        tx.link(email_id, id, link.op, now)?;
+        let record = reader
+            .record(id)
+            .map_err(|e| Error::later(format!("{e:#}")))?
+            .ok_or_else(|| Error::later(format!("record {id} vanished while filing")))?;
+        applied.push(Applied {
+            id,
+            module: record.module,
+            number: record.number,
+            op: link.op,
+        });
+    }
+    for rel in &plan.relations {
+        tx.relate(resolve(rel.from)?, resolve(rel.to)?, &rel.kind)?;
+    }
+    Ok(applied)
+}
+
+/// Files the attachments of a mail: name, type, size and the SHA-256 of
+/// the content, which is not copied (it is in the raw message, and `emails
+/// attachment` decodes it from there and checks it against the SHA-256).
+/// One over `limit` bytes is listed without a SHA-256 and cannot be
+/// exported.
+pub fn store_attachments(
+    tx: &dyn Tx,
+    email_id: i64,
+    attachments: &[Attachment],
+    limit: u64,
+) -> Result<Vec<StoredAttachment>> {
+    let mut out = Vec::with_capacity(attachments.len());
+    for (position, a) in (1_i64..).zip(attachments) {
+        let over = a.size as u64 > limit;
+        let sha = (!over).then(|| crate::mail::sha256_hex(&a.content));
+        let stored = StoredAttachment {
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            stored: !over,
+            reason: over.then(|| format!("larger than limits.attachment_bytes ({limit} bytes)")),
+        };
+        tx.insert_attachment(email_id, position, &stored, sha.as_deref())?;
+        out.push(stored);
+    }
+    Ok(out)
+}
