@@ -4,7 +4,7 @@ process per message, against procmail delivering the same message to a
 Maildir and against the floor (examples/pipe_floor.rs). Medians.
 
     cargo build --release --locked --bin mailroom --example pipe_floor
-    python3 benches/pipe.py [--runs N] [--against DIR] [--burst]
+    python3 benches/pipe.py [--runs N] [--against [NAME=]DIR]... [--burst]
 
 Each run gets a message with its own Message-ID, so mailroom really files
 it (a duplicate would be cheaper). mailroom commits durably (synchronous =
@@ -14,9 +14,10 @@ The `floor` is a process that stores the raw message in SQLite with the
 same durable commit and WAL rule and does nothing else (no configuration,
 parsing, routing or JSON): the least any delivery into SQLite costs here.
 
-`--against DIR` times a second build in the same loop, interleaved run by
-run with this one, so both see the same machine: DIR holds its `mailroom`
-and `pipe_floor` (for instance copies of an earlier release build).
+`--against DIR` (repeatable, `NAME=DIR` to name it) times another build in
+the same loop, interleaved run by run with this one, so all see the same
+machine: DIR holds its `mailroom` and `pipe_floor` (for instance copies of
+an earlier release build, or of the static recipe).
 
 `--burst` delivers 1,600 different real messages (the shared corpus, each
 copy with its own Message-ID) into one database from 16 deliveries at a
@@ -158,7 +159,7 @@ def burst(build, env, messages, parallel, total):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=40)
-    ap.add_argument("--against", metavar="DIR", help="another build's mailroom and pipe_floor, timed interleaved")
+    ap.add_argument("--against", metavar="[NAME=]DIR", action="append", default=[], help="another build's mailroom and pipe_floor, timed interleaved")
     ap.add_argument("--burst", action="store_true", help="also 1,600 real messages, 16 deliveries at a time")
     args = ap.parse_args()
     mailroom = os.path.join(RELEASE, "mailroom")
@@ -168,8 +169,10 @@ def main():
     env = dict(os.environ, HOME=tmp)
     env.pop("MAILROOM_CONFIG", None)
     builds = [Build("this", mailroom, os.path.join(RELEASE, "examples", "pipe_floor"), tmp)]
-    if args.against:
-        builds.append(Build("against", os.path.join(args.against, "mailroom"), os.path.join(args.against, "pipe_floor"), tmp))
+    for other in args.against:
+        name, _, path = other.rpartition("=")
+        name = name or os.path.basename(os.path.normpath(path))
+        builds.append(Build(name, os.path.join(path, "mailroom"), os.path.join(path, "pipe_floor"), tmp))
     procmail = shutil.which("procmail")
     maildir = os.path.join(tmp, "Maildir")
     for sub in ("cur", "new", "tmp"):
