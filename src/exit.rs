@@ -12,9 +12,12 @@ pub enum Exit {
     Ok = 0,
     /// Bad command line (EX_USAGE).
     Usage = 64,
-    /// Permanently unacceptable input: empty or over the size limit (EX_DATAERR).
+    /// Permanently unacceptable input: empty or over the size limit; a
+    /// change refused for what is stored (a duplicate record, a record
+    /// still linked) (EX_DATAERR).
     DataErr = 65,
-    /// A FILE named on the command line cannot be read (EX_NOINPUT).
+    /// What the command line names does not exist: a FILE, a mail, a
+    /// record, an attachment (EX_NOINPUT).
     NoInput = 66,
     /// May succeed later: database busy, read-only, disk full, I/O, config
     /// missing or invalid (EX_TEMPFAIL).
@@ -64,6 +67,16 @@ impl Failure {
 
     pub fn usage(msg: impl fmt::Display) -> Failure {
         Failure::new(Exit::Usage, anyhow::anyhow!("{msg}"))
+    }
+
+    /// What the command line names does not exist (66).
+    pub fn not_found(msg: impl fmt::Display) -> Failure {
+        Failure::new(Exit::NoInput, anyhow::anyhow!("{msg}"))
+    }
+
+    /// Refused for what is stored, or permanently unacceptable data (65).
+    pub fn data(msg: impl fmt::Display) -> Failure {
+        Failure::new(Exit::DataErr, anyhow::anyhow!("{msg}"))
     }
 
     /// For `map_err`: any error as a temporary failure.

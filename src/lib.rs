@@ -12,6 +12,7 @@
 //! | [`store`] | apply: the store traits, the logical schema, the SQLite backend |
 //! | [`report`] | the JSON result of one message |
 //! | [`pipeline`] | one message end to end |
+//! | [`reprocess`] | stored mail filed again |
 //! | [`maildir`] | a whole Maildir, many messages per transaction |
 //! | [`cli`] | the command line, browsing, output |
 
@@ -21,6 +22,7 @@ pub mod mail;
 pub mod maildir;
 pub mod pipeline;
 pub mod report;
+pub mod reprocess;
 pub mod route;
 pub mod rules;
 pub mod store;

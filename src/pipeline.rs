@@ -8,7 +8,7 @@ use crate::report::{AttachmentJson, Report, Status};
 use crate::route::plan::{Outcome, Plan};
 use crate::route::{self, Analysis};
 use crate::rules::Config;
-use crate::store::{self, NewEmail, Store, Tx};
+use crate::store::{self, Filed, NewEmail, Reader, Store, Tx};
 
 /// The dedupe key: the Message-ID, or the SHA-256 of the raw bytes when
 /// the message has none.
@@ -60,27 +60,7 @@ impl Pipeline<'_> {
                 "already stored as mail {id}; a delivery now would be a duplicate"
             ));
         }
-        let describe = |id: i64| match reader.record(id) {
-            Ok(Some(r)) => (r.module, r.number),
-            _ => (String::new(), None),
-        };
-        let mut report = Report::from_plan(&plan, None, &describe);
-        report.warnings.extend(email.warnings.iter().cloned());
-        report.message_id = email.message_id.clone();
-        report.attachments = email
-            .attachments
-            .iter()
-            .map(|a| {
-                let stored = a.size as u64 <= self.config.limits.attachment_bytes;
-                AttachmentJson {
-                    name: a.name.clone(),
-                    content_type: a.content_type.clone(),
-                    size: a.size,
-                    stored,
-                    reason: (!stored).then(|| "larger than limits.attachment_bytes".into()),
-                }
-            })
-            .collect();
+        let report = preview(self.config, reader, &email, &plan);
         Ok((Some(plan), report))
     }
 
@@ -113,6 +93,8 @@ pub struct Parsed {
     sha: String,
     /// `None`: not a mail message; it is stored raw as `unparsed`.
     email: Option<Box<Email>>,
+    /// The first From address, normalised.
+    sender: Option<String>,
     analysis: Option<Analysis>,
 }
 
@@ -136,9 +118,14 @@ impl Filing<'_> {
         let analysis = email
             .as_deref()
             .map(|e| route::analyse(e, self.envelope, self.config));
+        let sender = email
+            .as_deref()
+            .and_then(|e| e.from.first())
+            .map(|m| crate::mail::address::normalize(&m.address));
         Parsed {
             sha,
             email,
+            sender,
             analysis,
         }
     }
@@ -151,84 +138,123 @@ impl Filing<'_> {
     /// with the same Message-ID is a duplicate, and routing finds records
     /// and threads created before it.
     pub fn file_in(&self, tx: &dyn Tx, raw: &[u8], parsed: &Parsed) -> Result<Report> {
-        let sha = parsed.sha.as_str();
-        let email = parsed.email.as_deref();
-        let key = dedupe_key(email, sha);
-        let config = self.config;
-        let envelope = self.envelope;
-        let now = self.now;
+        let key = dedupe_key(parsed.email.as_deref(), &parsed.sha);
         if let Some((id, json)) = tx.reader().duplicate(&key)? {
             return Ok(duplicate(id, &json));
         }
-        let report = match email.zip(parsed.analysis.as_ref()) {
-            None => {
-                let id = tx.insert_email(&NewEmail {
-                    dedupe_key: &key,
-                    message_id: None,
-                    sha256: sha,
-                    received_at: now,
-                    sender: None,
-                    subject: None,
-                    date: None,
-                    status: "unparsed",
-                    rule: None,
-                    action: None,
-                    class: None,
-                    confidential: false,
-                    envelope_recipient: envelope,
-                    raw,
-                })?;
-                let mut report = Report::empty(Status::Unparsed);
-                report.email_id = Some(id);
-                report.reason = Some("not a mail message (no header); stored raw".into());
-                tx.set_result(id, &report.to_json())?;
-                report
-            }
-            Some((email, analysis)) => {
-                let plan = route::decide_analysed(email, analysis, config, &*tx.reader())?;
-                let status = match plan.outcome {
-                    Outcome::Processed => "processed",
-                    Outcome::Skipped => "skipped",
-                };
-                let sender = email
-                    .from
-                    .first()
-                    .map(|m| crate::mail::address::normalize(&m.address));
-                let id = tx.insert_email(&NewEmail {
-                    dedupe_key: &key,
-                    message_id: email.message_id.as_deref(),
-                    sha256: sha,
-                    received_at: now,
-                    sender: sender.as_deref(),
-                    subject: Some(&email.subject),
-                    date: email.date.as_deref(),
-                    status,
-                    rule: plan.rule.as_deref(),
-                    action: plan.action.as_deref(),
-                    class: Some(&plan.class),
-                    confidential: plan.confidential,
-                    envelope_recipient: envelope,
-                    raw,
-                })?;
-                let applied = store::apply(tx, &plan, id, &|m| config.prefix_for(m), now)?;
-                let attachments = store::store_attachments(
-                    tx,
-                    id,
-                    &email.attachments,
-                    config.limits.attachment_bytes,
-                )?;
-                let mut report =
-                    Report::from_plan(&plan, Some(&applied), &|_| (String::new(), None));
-                report.email_id = Some(id);
-                report.warnings.extend(email.warnings.iter().cloned());
-                report.message_id = email.message_id.clone();
-                report.attachments = attachments.iter().map(AttachmentJson::from).collect();
-                tx.set_result(id, &report.to_json())?;
-                report
-            }
+        let plan = self.decide(&*tx.reader(), parsed)?;
+        let id = tx.insert_email(&NewEmail {
+            dedupe_key: &key,
+            sha256: &parsed.sha,
+            received_at: self.now,
+            envelope_recipient: self.envelope,
+            raw,
+            filed: parsed.filed(plan.as_ref()),
+        })?;
+        self.apply(tx, id, parsed, plan.as_ref(), true)
+    }
+
+    /// Routes a prepared message against what the store holds now; `None`
+    /// for bytes that are not mail.
+    pub fn decide(&self, reader: &dyn Reader, parsed: &Parsed) -> Result<Option<Plan>> {
+        match parsed.email.as_deref().zip(parsed.analysis.as_ref()) {
+            Some((email, analysis)) => Ok(Some(route::decide_analysed(
+                email,
+                analysis,
+                self.config,
+                reader,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a mail's plan inside the caller's transaction (links,
+    /// records, and the attachments when `attachments`), stores its result
+    /// and returns it.
+    pub fn apply(
+        &self,
+        tx: &dyn Tx,
+        id: i64,
+        parsed: &Parsed,
+        plan: Option<&Plan>,
+        attachments: bool,
+    ) -> Result<Report> {
+        let Some((email, plan)) = parsed.email.as_deref().zip(plan) else {
+            let mut report = Report::empty(Status::Unparsed);
+            report.email_id = Some(id);
+            report.reason = Some("not a mail message (no header); stored raw".into());
+            tx.set_result(id, &report.to_json())?;
+            return Ok(report);
         };
+        let config = self.config;
+        let applied = store::apply(tx, plan, id, &|m| config.prefix_for(m), self.now)?;
+        let stored = if attachments {
+            store::store_attachments(tx, id, &email.attachments, config.limits.attachment_bytes)?
+        } else {
+            tx.reader().attachments(id)?
+        };
+        let mut report = Report::from_plan(plan, Some(&applied), &|_| (String::new(), None));
+        report.email_id = Some(id);
+        report.warnings.extend(email.warnings.iter().cloned());
+        report.message_id = email.message_id.clone();
+        report.attachments = stored.iter().map(AttachmentJson::from).collect();
+        tx.set_result(id, &report.to_json())?;
         Ok(report)
     }
+}
+
+impl Parsed {
+    /// What the mail says and what `plan` decided, as stored.
+    pub fn filed<'p>(&'p self, plan: Option<&'p Plan>) -> Filed<'p> {
+        let email = self.email.as_deref();
+        Filed {
+            message_id: email.and_then(|e| e.message_id.as_deref()),
+            sender: self.sender.as_deref(),
+            subject: email.map(|e| e.subject.as_str()),
+            date: email.and_then(|e| e.date.as_deref()),
+            status: match plan.map(|p| p.outcome) {
+                None => "unparsed",
+                Some(Outcome::Processed) => "processed",
+                Some(Outcome::Skipped) => "skipped",
+            },
+            rule: plan.and_then(|p| p.rule.as_deref()),
+            action: plan.and_then(|p| p.action.as_deref()),
+            class: plan.map(|p| p.class.as_str()),
+            confidential: plan.is_some_and(|p| p.confidential),
+        }
+    }
+
+    /// The parsed message, `None` for bytes that are not mail.
+    pub fn email(&self) -> Option<&Email> {
+        self.email.as_deref()
+    }
+}
+
+/// The report filing `email` by `plan` would print, with nothing written:
+/// records to create have no id yet.
+pub fn preview(config: &Config, reader: &dyn Reader, email: &Email, plan: &Plan) -> Report {
+    let describe = |id: i64| match reader.record(id) {
+        Ok(Some(r)) => (r.module, r.number),
+        _ => (String::new(), None),
+    };
+    let mut report = Report::from_plan(plan, None, &describe);
+    report.warnings.extend(email.warnings.iter().cloned());
+    report.message_id = email.message_id.clone();
+    report.attachments = email
+        .attachments
+        .iter()
+        .map(|a| {
+            let stored = a.size as u64 <= config.limits.attachment_bytes;
+            AttachmentJson {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                stored,
+                reason: (!stored).then(|| "larger than limits.attachment_bytes".into()),
+            }
+        })
+        .collect();
+    report
 }
 
 /// The first delivery's report, marked as a duplicate.

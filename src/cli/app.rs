@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::args::{BodyRuleCommand, Cli, Command};
 use crate::cli::output::print;
-use crate::cli::{browse, clock, explain, learn, progress};
+use crate::cli::{browse, clock, explain, learn, man, progress, records};
 use crate::exit::{Exit, Failure};
 use crate::mail::input;
 use crate::maildir::{self, sweep};
@@ -94,13 +94,33 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::Emails(cmd) => {
-            let store = open_store(&cli)?;
-            browse::emails(&*store, cmd).map_err(browse::failure)
+            let mut store = open_store(&cli)?;
+            browse::emails(&mut *store, cmd)
         }
         Command::Records(cmd) => {
-            let mut store = open_store(&cli)?;
             let config = load_config(&cli)?;
-            browse::records(&mut *store, &config, cmd)
+            let mut store = open_store(&cli)?;
+            records::records(&mut *store, &config, cmd)
+        }
+        Command::Reprocess {
+            ids,
+            status,
+            since,
+            until,
+            rule,
+            from,
+            redo,
+            dry_run,
+        } => {
+            let selection = Selection {
+                ids,
+                statuses: status,
+                since: since.as_deref(),
+                until: until.as_deref(),
+                rule: rule.as_deref(),
+                from: from.as_deref(),
+            };
+            reprocess(&cli, &selection, *redo, *dry_run)
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -108,12 +128,13 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             print(&String::from_utf8_lossy(&out))?;
             Ok(Exit::Ok)
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|e| Failure::temp(anyhow!("cannot render the man page: {e}")))?;
-            print(&String::from_utf8_lossy(&out))?;
+        Command::Man { dir: None } => {
+            print(&String::from_utf8_lossy(&man::main_page()?))?;
+            Ok(Exit::Ok)
+        }
+        Command::Man { dir: Some(dir) } => {
+            let written = man::write_all(dir)?;
+            print(&(written.join("\n") + "\n"))?;
             Ok(Exit::Ok)
         }
         Command::BodyRule(BodyRuleCommand::Learn { sample, delimiter }) => {
@@ -141,32 +162,63 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// file that is missing or invalid is a temporary failure: the MTA keeps
 /// the mail until the administrator fixes it.
 pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    match &cli.config {
+    match config_path(cli) {
         None => Ok(Config::builtin()),
-        Some(path) => Config::load(path)
+        Some(path) => Config::load(&path)
             .map(|l| l.config)
             .map_err(|e| Failure::new(Exit::TempFail, anyhow!("{e}"))),
     }
 }
 
+/// A variable's value, when it is set and not empty.
+fn var(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Where the config is looked for when none is named: the system-wide
+/// file, then the user's (`$XDG_CONFIG_HOME`, or `~/.config`).
+/// `MAILROOM_SYSCONFDIR` moves `/etc` (for packagers and tests).
+pub fn config_places() -> Vec<PathBuf> {
+    let etc = var("MAILROOM_SYSCONFDIR").unwrap_or_else(|| PathBuf::from("/etc"));
+    let mut places = vec![etc.join("mailroom/mailroom.yaml")];
+    if let Some(user) = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config"))) {
+        places.push(user.join("mailroom/mailroom.yaml"));
+    }
+    places
+}
+
+/// The config file: `--config` / `MAILROOM_CONFIG`, else the first of
+/// [`config_places`] that exists; `None` for the built-in defaults.
+pub fn config_path(cli: &Cli) -> Option<PathBuf> {
+    cli.config
+        .clone()
+        .or_else(|| config_places().into_iter().find(|p| p.exists()))
+}
+
+/// The database: `--db` / `MAILROOM_DB`, else the XDG data path. A home
+/// that does not exist (as a mail server's pipe user often has) is never
+/// created: that is a temporary failure naming `--db`.
 pub fn db_path(cli: &Cli) -> Result<PathBuf, Failure> {
     if let Some(db) = &cli.db {
         return Ok(db.clone());
     }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::TempFail,
-                anyhow!("no database: pass --db, set MAILROOM_DB, or set HOME"),
-            )
-        })?;
+    let data = match (var("XDG_DATA_HOME"), var("HOME")) {
+        (Some(data), _) => data,
+        (None, Some(home)) if home.is_dir() => home.join(".local/share"),
+        (None, Some(home)) => {
+            return Err(Failure::temp(anyhow!(
+                "no database: the home directory `{}` does not exist; pass --db or set MAILROOM_DB",
+                home.display()
+            )));
+        }
+        (None, None) => {
+            return Err(Failure::temp(anyhow!(
+                "no database: pass --db or set MAILROOM_DB (HOME is not set)"
+            )));
+        }
+    };
     Ok(data.join("mailroom").join("mailroom.db"))
 }
 
@@ -189,6 +241,7 @@ fn process(
     // The config first: a broken one opens (or creates) nothing, and its
     // error is the one reported.
     let config = load_config(cli)?;
+    let built_in = config.path.is_none();
     let db = db_path(cli)?;
     let store = if dry_run {
         store::open_read_only(&db)
@@ -250,15 +303,37 @@ fn process(
         }
         print(&(report.to_json() + "\n"))?;
     }
+    // Said once, after the results, so that a failure stays one line.
+    if built_in && exit == Exit::Ok && !cli.quiet {
+        eprintln!("mailroom: {}", no_config_note());
+    }
     Ok(exit)
 }
 
+/// What `process` says when it files with the built-in defaults.
+fn no_config_note() -> String {
+    let places: Vec<String> = config_places()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "no config file (none of {}; --config or MAILROOM_CONFIG names one): filed with the built-in defaults",
+        places.join(", ")
+    )
+}
+
 fn check(cli: &Cli) -> Result<Exit, Failure> {
-    let Some(path) = &cli.config else {
-        return Err(Failure::usage(
-            "no config to check: pass --config FILE or set MAILROOM_CONFIG",
-        ));
+    let Some(path) = config_path(cli) else {
+        return Err(Failure::usage(format!(
+            "no config to check: pass --config FILE or set MAILROOM_CONFIG (none of {} exists)",
+            config_places()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     };
+    let path = &path;
     match Config::load(path) {
         Ok(loaded) => {
             let warnings = render(path, &loaded.source, &loaded.warnings);
@@ -287,6 +362,12 @@ fn maildir(
     quiet: bool,
 ) -> Result<Exit, Failure> {
     let config = load_config(cli)?;
+    if !dir.is_dir() {
+        return Err(Failure::temp(anyhow!(
+            "maildir `{}` does not exist",
+            dir.display()
+        )));
+    }
     let Some(_lock) = maildir::lock(dir).map_err(Failure::temp)? else {
         eprintln!(
             "mailroom: maildir `{}` is being processed by another run; nothing to do",
@@ -312,4 +393,103 @@ fn maildir(
         return Ok(Exit::TempFail);
     }
     Ok(summary.exit())
+}
+
+/// Which stored mail `reprocess` takes.
+struct Selection<'a> {
+    ids: &'a [i64],
+    statuses: &'a [String],
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+    rule: Option<&'a str>,
+    from: Option<&'a str>,
+}
+
+/// `mailroom reprocess`: see [`crate::reprocess`]. One JSON line per mail on
+/// stdout, a progress bar on a terminal, a summary on stderr.
+fn reprocess(cli: &Cli, selection: &Selection, redo: bool, dry_run: bool) -> Result<Exit, Failure> {
+    for s in selection.statuses {
+        if !store::STATUSES.contains(&s.as_str()) {
+            return Err(Failure::usage(format!(
+                "unknown status `{s}` (stored mail is {})",
+                store::STATUSES.join(", ")
+            )));
+        }
+        if s == "processed" && !redo {
+            return Err(Failure::usage(
+                "processed mail is filed again only with --redo",
+            ));
+        }
+    }
+    let instant = |v: Option<&str>| v.map(clock::instant).transpose().map_err(Failure::usage);
+    let filter = store::EmailFilter {
+        statuses: if !selection.statuses.is_empty() {
+            selection.statuses.to_vec()
+        } else if redo {
+            Vec::new()
+        } else {
+            vec!["skipped".into(), "unparsed".into()]
+        },
+        rule: selection.rule.map(str::to_string),
+        since: instant(selection.since)?,
+        until: instant(selection.until)?,
+        from: selection.from.map(str::to_string),
+        oldest_first: true,
+        ..store::EmailFilter::default()
+    };
+    let config = load_config(cli)?;
+    let mut store = open_store(cli)?;
+    let ids: Vec<i64> = if selection.ids.is_empty() {
+        store
+            .reader()
+            .emails(&filter)?
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    } else {
+        selection.ids.to_vec()
+    };
+    let now = clock::now();
+    let options = crate::reprocess::Options {
+        config: &config,
+        now: &now,
+        redo,
+        dry_run,
+    };
+    let mut progress = progress::Progress::new(ids.len() as u64, cli.quiet);
+    let (mut changed, mut failed) = (0, 0);
+    let mut exit = Exit::Ok;
+    for &id in &ids {
+        match crate::reprocess::one(&mut *store, id, &options) {
+            Ok(refiled) => {
+                changed += usize::from(refiled.changed);
+                let line = serde_json::to_string(&refiled).unwrap_or_default();
+                progress.line(&line);
+            }
+            Err(e) => {
+                let f = failure(e.context(format!("mail {id}")));
+                sweep::Sink::warn(&mut progress, &f.to_string());
+                exit = exit.worst(f.exit);
+                failed += 1;
+            }
+        }
+        sweep::Sink::tick(&mut progress);
+    }
+    progress.finish();
+    let _ = store.housekeeping();
+    eprintln!(
+        "mailroom: reprocess: {} mail(s), {changed} changed, {} unchanged, {failed} failed{}",
+        ids.len(),
+        ids.len() - changed - failed,
+        if dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    );
+    if let Some(e) = progress.write_error {
+        eprintln!("mailroom: cannot write output: {e}");
+        return Ok(Exit::TempFail);
+    }
+    Ok(exit)
 }

@@ -1,50 +1,101 @@
-//! `emails` and `records`: browsing and seeding the store. Tables on a
-//! terminal, JSON otherwise.
-
-use std::collections::BTreeMap;
-use std::io::Write;
+//! `emails`: browsing received mail, exporting attachments, correcting
+//! links. Tables on a terminal, JSON otherwise.
 
 use anyhow::{Result, anyhow};
 use serde_json::json;
 
-use crate::cli::app;
-use crate::cli::args::{EmailsCommand, RecordsCommand};
+use crate::cli::args::EmailsCommand;
 use crate::cli::clock;
-use crate::cli::output::{print, printable, table, wants_json};
+use crate::cli::output::{csv, export, print, printable, table, wants_json};
+use crate::cli::records::resolve;
 use crate::exit::{Exit, Failure};
+use crate::mail::classify::Class;
 use crate::mail::message;
-use crate::rules::Config;
-use crate::store::{EmailFilter, EmailRow, Store};
+use crate::route::plan::Op;
+use crate::store::{self, EmailFilter, EmailRow, Store};
 
 const REDACTED: &str = "(confidential)";
 
-fn redact(row: &mut EmailRow, reveal: bool) {
+pub(super) fn redact(row: &mut EmailRow, reveal: bool) {
     if row.confidential && !reveal {
         row.subject = Some(REDACTED.into());
     }
 }
 
-fn email_rows(rows: &[EmailRow]) -> Vec<Vec<String>> {
+/// A message's Date (RFC 3339) as a table shows it: `2026-11-27 09:15`.
+fn short_date(date: Option<&str>) -> String {
+    date.map(|d| d.get(..16).unwrap_or(d).replacen('T', " ", 1))
+        .unwrap_or_default()
+}
+
+pub(super) fn email_rows(rows: &[EmailRow]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|e| {
             vec![
                 e.id.to_string(),
-                e.received_at.clone(),
+                short_date(e.date.as_deref()),
                 e.status.clone(),
-                e.class.clone().unwrap_or_default(),
                 e.rule.clone().unwrap_or_default(),
                 e.sender.clone().unwrap_or_default(),
                 e.subject.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
             ]
         })
         .collect()
 }
 
-const EMAIL_HEADERS: &[&str] = &[
-    "id", "received", "status", "class", "rule", "from", "subject",
+pub(super) const EMAIL_HEADERS: &[&str] =
+    &["id", "date", "status", "rule", "from", "subject", "reason"];
+
+/// The columns of [`EMAIL_HEADERS`] cut to fit the terminal.
+pub(super) const EMAIL_ELASTIC: &[&str] = &["rule", "from", "subject", "reason"];
+
+/// The CSV columns of `emails list --csv`.
+const EMAIL_CSV: &[&str] = &[
+    "id",
+    "received_at",
+    "date",
+    "status",
+    "class",
+    "rule",
+    "action",
+    "sender",
+    "subject",
+    "message_id",
+    "confidential",
+    "reason",
 ];
 
-pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
+fn email_csv_row(e: &EmailRow) -> Vec<String> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    vec![
+        e.id.to_string(),
+        e.received_at.clone(),
+        text(&e.date),
+        e.status.clone(),
+        text(&e.class),
+        text(&e.rule),
+        text(&e.action),
+        text(&e.sender),
+        text(&e.subject),
+        text(&e.message_id),
+        e.confidential.to_string(),
+        text(&e.reason),
+    ]
+}
+
+/// A value that must be one of `choices`, else a usage error listing them.
+fn one_of(what: &str, value: &Option<String>, choices: &[&str]) -> Result<(), Failure> {
+    match value {
+        Some(v) if !choices.contains(&v.as_str()) => Err(Failure::usage(format!(
+            "unknown {what} `{v}` (expected one of: {})",
+            choices.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failure> {
     let r = store.reader();
     match cmd {
         EmailsCommand::List {
@@ -52,25 +103,40 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
             rule,
             class,
             since,
+            until,
             from,
             limit,
             verification,
+            oldest,
             reveal,
             output,
         } => {
+            one_of("status", status, store::STATUSES)?;
+            one_of("class", class, Class::NAMES)?;
+            let instant = |v: &Option<String>| {
+                v.as_deref()
+                    .map(clock::instant)
+                    .transpose()
+                    .map_err(Failure::usage)
+            };
             let mut rows = r.emails(&EmailFilter {
                 verification: *verification,
-                status: status.clone(),
+                statuses: status.iter().cloned().collect(),
                 rule: rule.clone(),
                 class: class.clone(),
-                since: since.clone(),
+                since: instant(since)?,
+                until: instant(until)?,
                 from: from.clone(),
                 limit: *limit,
+                oldest_first: *oldest,
             })?;
             rows.iter_mut().for_each(|row| redact(row, *reveal));
-            if wants_json(output.json) {
+            if output.csv {
+                let rows: Vec<Vec<String>> = rows.iter().map(email_csv_row).collect();
+                print(&csv(EMAIL_CSV, &rows)?)?;
+            } else if wants_json(output.json) {
                 let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
-                print(&lines).map_err(|f| f.error)?;
+                print(&lines)?;
             } else if *verification {
                 let rows: Vec<Vec<String>> = rows
                     .iter()
@@ -91,16 +157,22 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
                         ]
                     })
                     .collect();
-                print(&table(&["id", "received", "from", "code", "link"], &rows))
-                    .map_err(|f| f.error)?;
+                // The links whole, each on a line of its own after the
+                // table: a cut one cannot be followed.
+                let cells: Vec<Vec<String>> = rows.iter().map(|r| r[..4].to_vec()).collect();
+                let mut out = table(&["id", "received", "from", "code"], &["from"], &cells);
+                for r in &rows {
+                    out.push_str(&format!("link of {}: {}\n", r[0], printable(&r[4])));
+                }
+                print(&out)?;
             } else {
-                print(&table(EMAIL_HEADERS, &email_rows(&rows))).map_err(|f| f.error)?;
+                print(&table(EMAIL_HEADERS, EMAIL_ELASTIC, &email_rows(&rows)))?;
             }
             Ok(Exit::Ok)
         }
         EmailsCommand::Show { id, reveal, output } => {
             let Some(detail) = r.email(*id)? else {
-                return Err(anyhow!("no mail with id {id}"));
+                return Err(Failure::not_found(format!("no mail with id {id}")));
             };
             let mut row = detail.row.clone();
             let hidden = row.confidential && !reveal;
@@ -117,15 +189,14 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
                 (Vec::new(), None)
             } else {
                 let raw = r.raw(*id)?.unwrap_or_default();
-                message::parse_guarded(&raw)
-                    .map_or((Vec::new(), None), |e| (e.headers, Some(e.text)))
+                let body = message::parse_guarded(&raw).map(|e| e.text);
+                (message::decoded_headers(&raw), body)
             };
             let result: serde_json::Value =
                 serde_json::from_str(&detail.result_json).unwrap_or_default();
             if wants_json(output.json) {
                 let v = json!({
                     "email": row,
-                    "date": detail.date,
                     "envelope_recipient": detail.envelope_recipient,
                     "sha256": detail.sha256,
                     "bounce": detail.bounce,
@@ -136,7 +207,7 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
                     "result": result,
                     "redacted": hidden,
                 });
-                print(&format!("{v:#}\n")).map_err(|f| f.error)?;
+                print(&format!("{v:#}\n"))?;
                 return Ok(Exit::Ok);
             }
             let mut out = format!(
@@ -149,7 +220,7 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
                 printable(row.sender.as_deref().unwrap_or("-")),
                 printable(row.subject.as_deref().unwrap_or("")),
             );
-            if let Some(date) = &detail.date {
+            if let Some(date) = &row.date {
                 out.push_str(&format!("date: {date}\n"));
             }
             if let Some(envelope) = &detail.envelope_recipient {
@@ -200,60 +271,85 @@ pub fn emails(store: &dyn Store, cmd: &EmailsCommand) -> Result<Exit> {
                 }
             }
             out.push_str(&format!("\nresult: {result}\n"));
-            print(&out).map_err(|f| f.error)?;
+            print(&out)?;
             Ok(Exit::Ok)
         }
-        EmailsCommand::Attachment { id, n, output } => {
+        EmailsCommand::Attachment { id, n, export: to } => {
+            if r.email(*id)?.is_none() {
+                return Err(Failure::not_found(format!("no mail with id {id}")));
+            }
             let Some(found) = r.attachment(*id, *n)? else {
-                return Err(anyhow!("mail {id} has no attachment {n}"));
+                return Err(Failure::not_found(format!(
+                    "mail {id} has no attachment {n}"
+                )));
             };
             let name = printable(found.name.as_deref().unwrap_or("unnamed"));
             if !found.stored {
-                return Err(anyhow!(
+                return Err(Failure::data(format!(
                     "attachment {n} of mail {id} (`{name}`) was not stored: larger than limits.attachment_bytes"
-                ));
+                )));
             }
             let raw = r.raw(*id)?.unwrap_or_default();
             let content = decoded_attachment(&raw, *n, found.sha256.as_deref()).map_err(|e| {
-                anyhow::Error::new(DataError(format!(
-                    "attachment {n} of mail {id} (`{name}`): {e}"
-                )))
+                Failure::data(format!("attachment {n} of mail {id} (`{name}`): {e}"))
             })?;
-            match output {
-                // Written only where the user said; the stored name is
-                // never used as a path.
-                Some(path) => std::fs::write(path, &content)
-                    .map_err(|e| anyhow!("cannot write `{}`: {e}", path.display()))?,
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&content).and_then(|_| out.flush())?;
+            export(&content, to)?;
+            Ok(Exit::Ok)
+        }
+        EmailsCommand::Raw { id, export: to } => {
+            let Some(raw) = r.raw(*id)? else {
+                return Err(Failure::not_found(format!("no mail with id {id}")));
+            };
+            export(&raw, to)?;
+            Ok(Exit::Ok)
+        }
+        EmailsCommand::Link { id, record, output }
+        | EmailsCommand::Unlink { id, record, output } => {
+            let link = matches!(cmd, EmailsCommand::Link { .. });
+            drop(r);
+            let tx = store.begin()?;
+            if tx.reader().email(*id)?.is_none() {
+                return Err(Failure::not_found(format!("no mail with id {id}")));
+            }
+            let rec = resolve(&*tx.reader(), record)?;
+            let linked_before = tx
+                .reader()
+                .links_of(*id)?
+                .iter()
+                .any(|(_, r)| r.id == rec.id);
+            let changed = if link {
+                if !linked_before {
+                    tx.link(*id, rec.id, Op::Linked, &clock::now())?;
                 }
+                !linked_before
+            } else {
+                tx.unlink(*id, rec.id)?
+            };
+            tx.commit()?;
+            let what = if link { "linked" } else { "unlinked" };
+            if wants_json(output.json) {
+                let v = json!({
+                    "email_id": id,
+                    "record": {"id": rec.id, "module": rec.module, "number": rec.number},
+                    what: changed,
+                });
+                print(&format!("{v}\n"))?;
+            } else {
+                let number = rec.number.as_deref().unwrap_or("-");
+                let line = match (link, changed) {
+                    (true, true) => format!("linked mail {id} to {} {number}\n", rec.module),
+                    (true, false) => {
+                        format!("mail {id} was already linked to {} {number}\n", rec.module)
+                    }
+                    (false, true) => format!("unlinked mail {id} from {} {number}\n", rec.module),
+                    (false, false) => {
+                        format!("mail {id} was not linked to {} {number}\n", rec.module)
+                    }
+                };
+                print(&line)?;
             }
             Ok(Exit::Ok)
         }
-    }
-}
-
-/// A failure of the stored data itself, which retrying will not mend:
-/// `emails` exits 65 for it rather than 75 (see [`failure`]).
-#[derive(Debug)]
-struct DataError(String);
-
-impl std::fmt::Display for DataError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DataError {}
-
-/// The exit code of an `emails` error: 65 for a [`DataError`], 75 (may
-/// pass later) for the rest.
-pub fn failure(error: anyhow::Error) -> Failure {
-    if error.is::<DataError>() {
-        Failure::new(Exit::DataErr, error)
-    } else {
-        app::failure(error)
     }
 }
 
@@ -274,327 +370,4 @@ fn decoded_attachment(raw: &[u8], n: i64, sha256: Option<&str>) -> Result<Vec<u8
             anyhow!("the stored message no longer decodes to the content filed (SHA-256 {sha256})")
         })?;
     Ok(all.swap_remove(pick).content)
-}
-
-/// `key=value` arguments as a map; a bad one is a usage error.
-fn pairs(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
-    let mut out = BTreeMap::new();
-    for a in args {
-        let Some((k, v)) = a.split_once('=') else {
-            return Err(Failure::usage(format!("`{a}` is not key=value")));
-        };
-        let k = k.trim();
-        if k.is_empty() {
-            return Err(Failure::usage(format!("`{a}` has an empty key")));
-        }
-        out.insert(k.to_string(), v.to_string());
-    }
-    Ok(out)
-}
-
-fn valid_module(module: &str) -> Result<String, Failure> {
-    let m = module.trim().to_lowercase();
-    if m.is_empty() || !m.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return Err(Failure::usage(format!(
-            "`{module}` is not a module name (letters, digits, _)"
-        )));
-    }
-    Ok(m)
-}
-
-pub fn records(
-    store: &mut dyn Store,
-    config: &Config,
-    cmd: &RecordsCommand,
-) -> Result<Exit, Failure> {
-    let now = clock::now();
-    match cmd {
-        RecordsCommand::List {
-            module,
-            limit,
-            output,
-        } => {
-            let module = module.as_deref().map(valid_module).transpose()?;
-            let rows = store
-                .reader()
-                .records(module.as_deref(), *limit)
-                .map_err(|e| app::failure(e.into()))?;
-            if wants_json(output.json) {
-                let lines: String = rows.iter().map(|row| format!("{}\n", json!(row))).collect();
-                print(&lines)?;
-            } else {
-                let rows: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.to_string(),
-                            r.module.clone(),
-                            r.number.clone().unwrap_or_default(),
-                            r.status.clone(),
-                            r.email.clone().unwrap_or_default(),
-                            field_summary(&r.fields),
-                        ]
-                    })
-                    .collect();
-                print(&table(
-                    &["id", "module", "number", "status", "email", "fields"],
-                    &rows,
-                ))?;
-            }
-            Ok(Exit::Ok)
-        }
-        RecordsCommand::Show { id, reveal, output } => {
-            let r = store.reader();
-            let Some(rec) = r.record_row(*id).map_err(|e| app::failure(e.into()))? else {
-                return Err(Failure::usage(format!("no record with id {id}")));
-            };
-            let mut mails = r.emails_of(*id).map_err(|e| app::failure(e.into()))?;
-            mails.iter_mut().for_each(|m| redact(m, *reveal));
-            let relations = r.relations_of(*id).map_err(|e| app::failure(e.into()))?;
-            if wants_json(output.json) {
-                let v = json!({
-                    "record": rec,
-                    "relations": relations.iter().map(|(kind, r)| json!({"kind": kind, "id": r.id, "module": r.module, "number": r.number})).collect::<Vec<_>>(),
-                    "emails": mails,
-                });
-                print(&format!("{v:#}\n"))?;
-            } else {
-                let mut out = format!(
-                    "record {}  {} {}  status {}\nemail: {}\n",
-                    rec.id,
-                    rec.module,
-                    rec.number.as_deref().unwrap_or(""),
-                    rec.status,
-                    rec.email.as_deref().unwrap_or("-")
-                );
-                if let Some(map) = rec.fields.as_object() {
-                    for (k, v) in map {
-                        out.push_str(&format!(
-                            "  {}: {}\n",
-                            printable(k),
-                            printable(v.as_str().unwrap_or(&v.to_string()))
-                        ));
-                    }
-                }
-                out.push_str("\nrelated:\n");
-                for (kind, r) in &relations {
-                    out.push_str(&format!(
-                        "  {} {} {} ({})\n",
-                        r.id,
-                        r.module,
-                        r.number.as_deref().unwrap_or(""),
-                        printable(kind)
-                    ));
-                }
-                out.push_str("\nmail:\n");
-                out.push_str(&table(EMAIL_HEADERS, &email_rows(&mails)));
-                print(&out)?;
-            }
-            Ok(Exit::Ok)
-        }
-        RecordsCommand::Add {
-            module,
-            fields,
-            output,
-        } => {
-            let module = valid_module(module)?;
-            let mut fields = pairs(fields)?;
-            let email = fields
-                .remove("email")
-                .map(|e| crate::mail::address::normalize(&e));
-            let status = fields.remove("status");
-            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
-            let (id, number) = tx
-                .create_record(
-                    &module,
-                    &config.prefix_for(&module),
-                    email.as_deref(),
-                    &fields,
-                    &now,
-                )
-                .map_err(|e| app::failure(e.into()))?;
-            if let Some(s) = status {
-                tx.set_status(id, &s, &now)
-                    .map_err(|e| app::failure(e.into()))?;
-            }
-            tx.commit().map_err(|e| app::failure(e.into()))?;
-            let v = json!({"id": id, "module": module, "number": number});
-            if wants_json(output.json) {
-                print(&format!("{v}\n"))?;
-            } else {
-                print(&format!("created {module} {number} (id {id})\n"))?;
-            }
-            Ok(Exit::Ok)
-        }
-        RecordsCommand::Update { id, fields, output } => {
-            let changes = pairs(fields)?;
-            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
-            if tx
-                .reader()
-                .record_row(*id)
-                .map_err(|e| app::failure(e.into()))?
-                .is_none()
-            {
-                return Err(Failure::usage(format!("no record with id {id}")));
-            }
-            tx.update_record(*id, &changes, &now)
-                .map_err(|e| app::failure(e.into()))?;
-            tx.commit().map_err(|e| app::failure(e.into()))?;
-            if wants_json(output.json) {
-                print(&format!("{}\n", json!({"id": id, "updated": changes})))?;
-            } else {
-                print(&format!("updated record {id}\n"))?;
-            }
-            Ok(Exit::Ok)
-        }
-        RecordsCommand::Import { file } => {
-            let text = if file.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                    .map_err(|e| Failure::new(Exit::NoInput, anyhow!("cannot read stdin: {e}")))?;
-                s
-            } else {
-                std::fs::read_to_string(file).map_err(|e| {
-                    Failure::new(
-                        Exit::NoInput,
-                        anyhow!("cannot read `{}`: {e}", file.display()),
-                    )
-                })?
-            };
-            let rows = import_rows(&text, &file.display().to_string())?;
-            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
-            for row in &rows {
-                let (id, _) = tx
-                    .create_record(
-                        &row.module,
-                        &config.prefix_for(&row.module),
-                        row.email.as_deref(),
-                        &row.fields,
-                        &now,
-                    )
-                    .map_err(|e| app::failure(e.into()))?;
-                if let Some(s) = &row.status {
-                    tx.set_status(id, s, &now)
-                        .map_err(|e| app::failure(e.into()))?;
-                }
-            }
-            tx.commit().map_err(|e| app::failure(e.into()))?;
-            print(&format!("imported {} record(s)\n", rows.len()))?;
-            Ok(Exit::Ok)
-        }
-        RecordsCommand::Close { id } | RecordsCommand::Reopen { id } => {
-            let status = if matches!(cmd, RecordsCommand::Close { .. }) {
-                "closed"
-            } else {
-                "open"
-            };
-            let tx = store.begin().map_err(|e| app::failure(e.into()))?;
-            if !tx
-                .set_status(*id, status, &now)
-                .map_err(|e| app::failure(e.into()))?
-            {
-                return Err(Failure::usage(format!("no record with id {id}")));
-            }
-            tx.commit().map_err(|e| app::failure(e.into()))?;
-            print(&format!("record {id} is {status}\n"))?;
-            Ok(Exit::Ok)
-        }
-    }
-}
-
-/// One record of an import file.
-struct ImportRow {
-    module: String,
-    email: Option<String>,
-    status: Option<String>,
-    fields: BTreeMap<String, String>,
-}
-
-/// Parses a JSON Lines import; any bad line fails the whole import, named
-/// `file:line`.
-fn import_rows(text: &str, file: &str) -> Result<Vec<ImportRow>, Failure> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |msg: String| Failure::new(Exit::DataErr, anyhow!("{file}:{}: {msg}", i + 1));
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        let Some(obj) = value.as_object() else {
-            return Err(bad("expected an object".into()));
-        };
-        let text_of = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            serde_json::Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        };
-        let mut row = ImportRow {
-            module: String::new(),
-            email: None,
-            status: None,
-            fields: BTreeMap::new(),
-        };
-        for (k, v) in obj {
-            if v.is_null() {
-                continue;
-            }
-            let Some(v) = text_of(v) else {
-                return Err(bad(format!("`{k}` must be a plain value")));
-            };
-            match k.as_str() {
-                "module" => row.module = valid_module(&v).map_err(|f| bad(f.to_string()))?,
-                "email" => row.email = Some(crate::mail::address::normalize(&v)),
-                "status" => row.status = Some(v),
-                _ => {
-                    row.fields.insert(k.clone(), v);
-                }
-            }
-        }
-        if row.module.is_empty() {
-            return Err(bad("`module` is missing".into()));
-        }
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
-fn field_summary(fields: &serde_json::Value) -> String {
-    fields
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_value_pairs() {
-        let p = pairs(&["a=1".into(), "b= x=y".into()])
-            .map_err(|f| f.exit)
-            .expect("ok");
-        assert_eq!(p.get("b").map(String::as_str), Some(" x=y"));
-        assert_eq!(
-            pairs(&["novalue".into()]).err().map(|f| f.exit),
-            Some(Exit::Usage)
-        );
-        assert_eq!(
-            valid_module("Contacts").map_err(|f| f.exit).ok().as_deref(),
-            Some("contacts")
-        );
-        assert!(valid_module("../x").is_err());
-    }
 }

@@ -1,43 +1,44 @@
-//! The current time as RFC 3339 UTC text, the only clock the program reads.
+//! Time: the only clock the program reads, and the instants a command
+//! line names. Times are stored as RFC 3339 UTC text to the second
+//! (`2026-11-27T10:00:00Z`), so that comparing the text compares the
+//! instants.
 //!
-//! `MAILROOM_NOW` (RFC 3339 text) overrides it, so tests and replays are
-//! deterministic.
+//! `MAILROOM_NOW` (RFC 3339, any offset) overrides the clock, so tests and
+//! replays are deterministic.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
+/// Now, as stored.
 pub fn now() -> String {
-    if let Ok(fixed) = std::env::var("MAILROOM_NOW")
-        && !fixed.trim().is_empty()
-    {
-        return fixed.trim().to_string();
-    }
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    format_unix(secs)
+    let fixed = std::env::var("MAILROOM_NOW")
+        .ok()
+        .and_then(|v| v.trim().parse::<Timestamp>().ok());
+    stored(fixed.unwrap_or_else(Timestamp::now))
 }
 
-/// `1970-01-01T00:00:00Z` style text for seconds since the epoch.
-pub fn format_unix(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), after Howard Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// An instant as stored: UTC, whole seconds.
+fn stored(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A `--since` / `--until` value as stored: RFC 3339 with any offset
+/// (`2026-12-02T05:49:00+01:00`), or a day (`2026-12-02`, its first
+/// second in UTC). The error says what is accepted.
+pub fn instant(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if let Ok(t) = v.parse::<Timestamp>() {
+        return Ok(stored(t));
+    }
+    if let Ok(day) = v.parse::<Date>()
+        && let Ok(start) = day.to_zoned(TimeZone::UTC)
+    {
+        return Ok(stored(start.timestamp()));
+    }
+    Err(format!(
+        "`{value}` is not a date: use RFC 3339 (2026-12-02T05:49:00+01:00) or YYYY-MM-DD"
+    ))
 }
 
 #[cfg(test)]
@@ -45,9 +46,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_known_instants() {
-        assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_unix(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(format_unix(1_795_740_000), "2026-11-27T00:40:00Z");
+    fn instants_are_compared_in_utc() {
+        assert_eq!(
+            instant("2026-12-02T05:49:00+01:00").as_deref(),
+            Ok("2026-12-02T04:49:00Z")
+        );
+        assert_eq!(
+            instant("2026-12-02T04:49:00Z").as_deref(),
+            Ok("2026-12-02T04:49:00Z")
+        );
+        assert_eq!(instant("2026-12-02").as_deref(), Ok("2026-12-02T00:00:00Z"));
+        assert_eq!(
+            instant("2000-02-29T23:59:59.9Z").as_deref(),
+            Ok("2000-02-29T23:59:59Z")
+        );
+        for bad in ["yesterday", "2026-13-01", "", "12/02/2026"] {
+            assert!(instant(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn now_is_stored_in_utc_to_the_second() {
+        let t = now();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z'), "{t}");
+        assert_eq!(instant(&t).as_deref(), Ok(t.as_str()));
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: clap's types ([`args`]), from a command to an exit
-//! code ([`app`]), browsing and seeding ([`browse`]), the readable
-//! `explain` ([`explain`]), `body-rule learn` ([`learn`]), the `maildir`
+//! code ([`app`]), mail ([`browse`]) and records ([`records`]), the readable
+//! `explain` ([`explain`]), `body-rule learn` ([`learn`]), man pages
+//! ([`man`]), the `maildir`
 //! progress bar ([`progress`]), tables and JSON on stdout ([`output`]),
 //! the clock ([`clock`]) and signal dispositions ([`signals`]).
 //!
@@ -12,6 +13,8 @@ pub mod browse;
 pub mod clock;
 pub mod explain;
 pub mod learn;
+pub mod man;
 pub mod output;
 pub mod progress;
+pub mod records;
 pub mod signals;

@@ -27,7 +27,7 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} messages, {elapsed} elapsed, about {eta} left",
+                "{bar:30} {pos}/{len} mails, {elapsed} elapsed, {eta} left",
             ) {
                 bar.set_style(style);
             }
@@ -68,12 +68,18 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// One line of output (a JSON object), unless `--quiet`.
+    pub fn line(&mut self, line: &str) {
+        if !self.quiet {
+            self.write(&format!("{line}\n"));
+        }
+    }
+}
+
 impl Sink for Progress {
     fn report(&mut self, report: &Report) {
-        if !self.quiet {
-            let line = report.to_json() + "\n";
-            self.write(&line);
-        }
+        self.line(&report.to_json());
     }
 
     fn tick(&mut self) {

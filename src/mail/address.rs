@@ -9,6 +9,27 @@ pub fn normalize(address: &str) -> String {
     a.trim().to_lowercase()
 }
 
+/// True for a plain `local@domain.tld` address (after [`normalize`]): one
+/// `@`, something on both sides, a dot in the domain, no spaces, commas,
+/// angle brackets or quotes. Not the whole of RFC 5322: what a CRM
+/// record's primary email should look like.
+pub fn is_valid(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "@,<>\"()[];:\\".contains(c))
+    };
+    plain(local)
+        && plain(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
 /// The domain part of an address (after the last `@`), lower-case.
 pub fn domain(address: &str) -> Option<String> {
     let a = normalize(address);
@@ -118,6 +139,29 @@ impl Mailroom {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn valid_addresses_are_plain_ones() {
+        use super::is_valid;
+        for good in ["ann@example.org", "o'brien@x.example", "a.b+c@mail.co.uk"] {
+            assert!(is_valid(good), "{good}");
+        }
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.org",
+            "ann@example",
+            "ann@@x.org",
+            "a n@x.org",
+            "ann@x.org,bob@y.org",
+            "<ann@x.org>",
+            "ann@.org",
+            "ann@x.",
+        ] {
+            assert!(!is_valid(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

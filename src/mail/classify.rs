@@ -46,6 +46,9 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class's name, as rules and filters write it.
+    pub const NAMES: &'static [&'static str] = &["human", "auto_reply", "bounce", "list"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Human => "human",

@@ -249,6 +249,56 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         .default_header_raw()
 });
 
+/// Reads every header as text, decoding RFC 2047 encoded words: what
+/// `emails show` prints.
+static DISPLAY: LazyLock<MessageParser> =
+    LazyLock::new(|| MessageParser::new().default_header_text());
+
+/// Every header of a raw message as (name, value) with encoded words
+/// (`=?utf-8?q?...?=`) decoded and folding undone, in message order, for
+/// showing to people. A value the parser cannot read as text is shown as
+/// written.
+pub fn decoded_headers(raw: &[u8]) -> Vec<(String, String)> {
+    let end = header_end(raw);
+    let Some(message) = DISPLAY.parse_headers(&raw[..end.min(raw.len())]) else {
+        return Vec::new();
+    };
+    message
+        .headers()
+        .iter()
+        .map(|h| {
+            let name = h.name.as_str();
+            // Ids are shown as written, with their angle brackets.
+            let ids = ["message-id", "in-reply-to", "references", "content-id"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n));
+            let value = match &h.value {
+                _ if ids => {
+                    let at = h.offset_start as usize..h.offset_end as usize;
+                    unfold(&String::from_utf8_lossy(raw.get(at).unwrap_or_default()))
+                }
+                HeaderValue::Text(t) => t.to_string(),
+                HeaderValue::TextList(list) => list.join(", "),
+                HeaderValue::Address(a) => {
+                    let shown = |m: &mail_parser::Addr| {
+                        let address = m.address.as_deref().unwrap_or_default();
+                        match m.name.as_deref().filter(|n| !n.trim().is_empty()) {
+                            Some(name) => format!("{name} <{address}>"),
+                            None => address.to_string(),
+                        }
+                    };
+                    a.iter().map(shown).collect::<Vec<_>>().join(", ")
+                }
+                _ => {
+                    let at = h.offset_start as usize..h.offset_end as usize;
+                    unfold(&String::from_utf8_lossy(raw.get(at).unwrap_or_default()))
+                }
+            };
+            (name.to_string(), value.trim().to_string())
+        })
+        .collect()
+}
+
 /// Parses one raw message. `None` means the bytes are not a mail message
 /// (they do not open with a header, or carry none of the usual ones); the
 /// caller stores them raw as `unparsed`.
@@ -594,6 +644,20 @@ fn strip_angles(s: &str) -> &str {
     s.strip_prefix('<')
         .and_then(|s| s.strip_suffix('>'))
         .unwrap_or(s)
+}
+
+#[cfg(test)]
+mod display_tests {
+    #[test]
+    fn shown_headers_are_decoded() {
+        let raw = b"From: =?utf-8?q?J=C3=B6rg?= <j@x.example>\r\nSubject: =?iso-8859-1?b?R3L832U=?=\r\n X\r\nX-Plain: a  b\r\nMessage-ID: <m@x>\r\n\r\nbody =?utf-8?q?no?=\r\n";
+        let h = super::decoded_headers(raw);
+        assert_eq!(h[0], ("From".to_string(), "Jörg <j@x.example>".to_string()));
+        assert_eq!(h[1].1, "Grüße X");
+        assert_eq!(h[2], ("X-Plain".to_string(), "a  b".to_string()));
+        assert_eq!(h[3], ("Message-ID".to_string(), "<m@x>".to_string()));
+        assert_eq!(h.len(), 4);
+    }
 }
 
 #[cfg(test)]

@@ -62,7 +62,14 @@ impl Scan {
 
     /// Where the message goes once stored: `FOLDER/cur/NAME:2,S`.
     pub fn cur_path(&self, p: &Pending) -> PathBuf {
-        self.folder(p).join("cur").join(seen_name(&p.name))
+        self.folder(p).join("cur").join(flagged_name(&p.name, b'S'))
+    }
+
+    /// Where a message that can never be filed goes (empty, or over
+    /// `limits.message_bytes`): `FOLDER/cur/NAME:2,F`, unread and flagged
+    /// for a person to look at, and out of the way of the next run.
+    pub fn refused_path(&self, p: &Pending) -> PathBuf {
+        self.folder(p).join("cur").join(flagged_name(&p.name, b'F'))
     }
 
     fn folder(&self, p: &Pending) -> &Path {
@@ -74,6 +81,9 @@ impl Scan {
 /// `recursive`), oldest first. `root` must be a Maildir: a folder with a
 /// `new/` folder; a missing `cur/` is created.
 pub fn scan(root: &Path, recursive: bool) -> Result<Scan> {
+    if !root.exists() {
+        bail!("maildir `{}` does not exist", root.display());
+    }
     if !root.join("new").is_dir() {
         bail!(
             "`{}` is not a Maildir (it has no new/ folder)",
@@ -155,12 +165,17 @@ fn modified(path: &Path) -> u64 {
 /// The name a message gets in `cur/`: `:2,` info with the `S` (seen) flag
 /// added to the flags it had, sorted and without repeats.
 pub fn seen_name(name: &OsStr) -> OsString {
+    flagged_name(name, b'S')
+}
+
+/// The name with `flag` added to its `:2,` flags, sorted, without repeats.
+fn flagged_name(name: &OsStr, flag: u8) -> OsString {
     let bytes = name.as_bytes();
     let (base, flags) = match bytes.windows(3).rposition(|w| w == b":2,") {
         Some(at) => (&bytes[..at], &bytes[at + 3..]),
         None => (bytes, &b""[..]),
     };
-    let mut flags: Vec<u8> = flags.iter().copied().chain([b'S']).collect();
+    let mut flags: Vec<u8> = flags.iter().copied().chain([flag]).collect();
     flags.sort_unstable();
     flags.dedup();
     let mut out = Vec::with_capacity(base.len() + 3 + flags.len());

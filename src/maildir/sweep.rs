@@ -592,7 +592,11 @@ impl Writer<'_> {
                 if f.exit == Exit::TempFail {
                     self.summary.failed += 1;
                 } else {
+                    // Never fileable: out of new/, so it is reported once.
                     self.summary.rejected += 1;
+                    if self.moves.is_some() {
+                        moves.push((self.scan.new_path(pending), self.scan.refused_path(pending)));
+                    }
                 }
                 failed(f)
             }

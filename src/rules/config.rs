@@ -15,6 +15,15 @@ use crate::rules::condition::{Condition, Field, Op};
 /// memory-hungry; the regex engine itself is linear-time.
 pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// The modules mailroom's own actions create records of.
+pub const BUILTIN_MODULES: &[&str] = &[
+    "cases",
+    "contacts",
+    "leads",
+    "opportunities",
+    "organizations",
+];
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the config came from; `None` for the built-in default.
@@ -26,6 +35,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// True when `rules` are the built-in defaults (no `actions:` given).
     pub default_rules: bool,
+    /// Modules declared under `modules:`, beside the built-in ones.
+    pub modules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,7 +274,25 @@ impl Config {
             cases: default_cases(),
             rules: default_rules(),
             default_rules: true,
+            modules: Vec::new(),
         }
+    }
+
+    /// Every module records may be of: the built-in ones, those rules
+    /// create (`create_record`) or look up (body-rule lookups), and those
+    /// declared under `modules:`; sorted.
+    pub fn known_modules(&self) -> Vec<String> {
+        let mut all: Vec<String> = BUILTIN_MODULES.iter().map(|m| m.to_string()).collect();
+        for rule in &self.rules {
+            all.extend(rule.module.clone());
+            for (_, field) in rule.body_rule.iter().flat_map(|b| &b.fields) {
+                all.extend(field.lookup.as_ref().map(|l| l.module.clone()));
+            }
+        }
+        all.extend(self.modules.iter().cloned());
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// The number prefix of a module's records (`CASE-` for cases, as

@@ -12,6 +12,7 @@ use regex::RegexBuilder;
 use serde_yaml::Value;
 
 use crate::mail::address::Pattern;
+use crate::mail::classify::Class;
 use crate::rules::body_rule::{FieldType, normalize_label, parse_field_type};
 use crate::rules::condition::{Condition, Field, Op};
 use crate::rules::config::{
@@ -146,6 +147,7 @@ impl Config {
         if cx.problems.iter().any(|p| !p.warning) {
             return Err(cx.error(path));
         }
+        cx.sort();
         Ok(Loaded {
             config,
             warnings: cx.problems,
@@ -203,8 +205,9 @@ impl<'s> Cx<'s> {
         }
     }
 
-    /// The problems found so far, as the config's error.
-    fn error(self, path: &Path) -> ConfigError {
+    /// The problems found so far, as the config's error, in file order.
+    fn error(mut self, path: &Path) -> ConfigError {
+        self.sort();
         ConfigError {
             file: path.to_path_buf(),
             problems: self.problems,
@@ -212,11 +215,47 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// Problems in file order (each section is checked in turn, so one
+    /// found late may sit early in the file).
+    fn sort(&mut self) {
+        self.problems.sort_by_key(|p| (p.line, p.column));
+    }
+
     fn problem(&mut self, path: &[Seg], message: impl Into<String>) {
         let (line, column) = locate_in(&self.lines, path);
         self.problems.push(Problem {
             line,
             column,
+            message: message.into(),
+            warning: false,
+        });
+    }
+
+    /// A problem with the value of the key at `path`: placed at the value
+    /// (`regex: "(["` points at the quote, not at `regex`).
+    fn problem_at_value(&mut self, path: &[Seg], message: impl Into<String>) {
+        let (line, column) = locate_in(&self.lines, path);
+        let key = match path.last() {
+            Some(Seg::Key(k)) => k.len(),
+            _ => 0,
+        };
+        let text = line
+            .checked_sub(1)
+            .and_then(|l| self.lines.get(l))
+            .copied()
+            .unwrap_or_default();
+        // After the key, its colon and the spaces that follow.
+        let after_key = column.saturating_sub(1) + key;
+        let rest = text.get(after_key..).unwrap_or_default();
+        let skipped = rest.len() - rest.trim_start_matches([':', ' ']).len();
+        let value_column = if rest.starts_with(':') && skipped < rest.len() {
+            after_key + skipped + 1
+        } else {
+            column
+        };
+        self.problems.push(Problem {
+            line,
+            column: value_column,
             message: message.into(),
             warning: false,
         });
@@ -256,10 +295,7 @@ impl<'s> Cx<'s> {
             if !known.is_empty() && !known.contains(&k.as_str()) {
                 self.problem(
                     &with(path, key(&k)),
-                    format!(
-                        "unknown key `{k}` in {what} (expected one of: {})",
-                        known.join(", ")
-                    ),
+                    format!("unknown key `{k}` in {what} {}", expected(&k, known)),
                 );
                 continue;
             }
@@ -338,7 +374,7 @@ impl<'s> Cx<'s> {
             doc,
             &[],
             "the config",
-            &["mailroom", "limits", "cases", "actions"],
+            &["mailroom", "limits", "cases", "modules", "actions"],
         );
         let mut actions = None;
         for (k, v) in top {
@@ -347,6 +383,7 @@ impl<'s> Cx<'s> {
                 "mailroom" => self.mailroom(v, &p, &mut config),
                 "limits" => self.limits(v, &p, &mut config.limits),
                 "cases" => self.cases(v, &p, &mut config.cases),
+                "modules" => config.modules = self.modules(v, &p),
                 _ => actions = Some(v),
             }
         }
@@ -403,6 +440,24 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// `modules: [tickets, projects]`: names of record modules beyond the
+    /// built-in ones, for `records add` and `import`.
+    fn modules(&mut self, v: &Value, path: &[Seg]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, m) in self.strings(v, path, "modules").into_iter().enumerate() {
+            let name = m.trim().to_lowercase();
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                self.problem(
+                    &with(path, Seg::Index(i)),
+                    format!("`{m}` is not a module name (letters, digits, _)"),
+                );
+            } else {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     fn limits(&mut self, v: &Value, path: &[Seg], limits: &mut Limits) {
         for (k, v) in self.map(v, path, "`limits`", &["attachment_bytes", "message_bytes"]) {
             let p = with(path, key(&k));
@@ -449,7 +504,10 @@ impl<'s> Cx<'s> {
                     Some("link_only") => closed = ClosedPolicy::LinkOnly,
                     Some(other) => self.problem(
                         &p,
-                        format!("`closed` must be reopen, new_case or link_only, found `{other}`"),
+                        format!(
+                            "unknown `closed` policy `{other}` {}",
+                            expected(other, &["reopen", "new_case", "link_only"])
+                        ),
                     ),
                     None => {}
                 },
@@ -547,8 +605,8 @@ impl<'s> Cx<'s> {
                     self.problem(
                         &p,
                         format!(
-                            "rule `{label}`: unknown action `{s}` (expected one of: {})",
-                            known.join(", ")
+                            "rule `{label}`: unknown action `{s}` {}",
+                            expected(&s, &known)
                         ),
                     );
                 }
@@ -691,9 +749,13 @@ impl<'s> Cx<'s> {
     fn test(&mut self, field: &str, v: &Value, path: &[Seg], rule: &str) -> Option<Condition> {
         // `subject: foo` is short for `subject: { equals: foo }`.
         if let Some(s) = scalar(v).filter(|_| field != "header") {
+            let op = Op::Equals(s.to_lowercase());
+            if field == "class" && !self.classes(&op, path, rule) {
+                return None;
+            }
             return Some(Condition::Test {
                 field: parse_field(field, None)?,
-                op: Op::Equals(s.to_lowercase()),
+                op,
                 case_sensitive: false,
             });
         }
@@ -736,12 +798,29 @@ impl<'s> Cx<'s> {
             "contains" => Op::Contains(fold(self.string(op_value, &p, op_name)?)),
             "starts_with" => Op::StartsWith(fold(self.string(op_value, &p, op_name)?)),
             "ends_with" => Op::EndsWith(fold(self.string(op_value, &p, op_name)?)),
-            "domain" => Op::Domain(
-                self.string(op_value, &p, op_name)?
-                    .trim()
-                    .trim_start_matches('@')
-                    .to_lowercase(),
-            ),
+            "domain" => {
+                let written = self.string(op_value, &p, op_name)?;
+                let domain = written.trim().to_lowercase();
+                match domain.strip_prefix('@') {
+                    _ if domain.trim_start_matches('@').contains('@') => {
+                        self.problem(
+                            &p,
+                            format!(
+                                "rule `{rule}`: `domain` takes a domain such as `example.com`, not an address (`{written}`); use `equals` for one address"
+                            ),
+                        );
+                        return None;
+                    }
+                    Some(bare) => {
+                        self.warn(
+                            &p,
+                            format!("rule `{rule}`: `domain` is written without `@`: `{bare}`"),
+                        );
+                        Op::Domain(bare.to_string())
+                    }
+                    None => Op::Domain(domain),
+                }
+            }
             "in" => {
                 let Value::Sequence(_) = op_value else {
                     self.problem(&p, format!("rule `{rule}`: `in` takes a list"));
@@ -764,20 +843,62 @@ impl<'s> Cx<'s> {
                 {
                     Ok(re) => Op::Regex(re),
                     Err(e) => {
-                        self.problem(
+                        let quoting = if pattern.contains('\\') {
+                            "; in YAML write it in single quotes ('\\d+'), or double each backslash in double quotes (\"\\\\d+\")"
+                        } else {
+                            ""
+                        };
+                        self.problem_at_value(
                             &p,
-                            format!("rule `{rule}`: invalid regex: {}", one_line(&e.to_string())),
+                            format!(
+                                "rule `{rule}`: invalid regex: {}{quoting}",
+                                one_line(&e.to_string())
+                            ),
                         );
                         return None;
                     }
                 }
             }
         };
+        if field == "class" && !self.classes(&op, &p, rule) {
+            return None;
+        }
         Some(Condition::Test {
             field: parse_field(field, header)?,
             op,
             case_sensitive,
         })
+    }
+
+    /// A `class:` test names classes that exist, by `equals` or `in`: a
+    /// misspelt class never matches, which would let auto-replies create
+    /// records (the mail-loop risk the class guard exists for).
+    fn classes(&mut self, op: &Op, path: &[Seg], rule: &str) -> bool {
+        let names: Vec<&str> = match op {
+            Op::Equals(v) => vec![v.as_str()],
+            Op::In(vs) => vs.iter().map(String::as_str).collect(),
+            _ => {
+                self.problem(
+                    path,
+                    format!("rule `{rule}`: `class` is tested with `equals` or `in`"),
+                );
+                return false;
+            }
+        };
+        let mut ok = true;
+        for name in names {
+            if !CLASSES.contains(&name) {
+                self.problem(
+                    path,
+                    format!(
+                        "rule `{rule}`: unknown class `{name}` {}",
+                        expected(name, CLASSES)
+                    ),
+                );
+                ok = false;
+            }
+        }
+        ok
     }
 
     fn body_rule(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<BodyRule> {
@@ -867,7 +988,10 @@ impl<'s> Cx<'s> {
                 None => {
                     self.problem(
                         &with(path, key("type")),
-                        format!("rule `{rule}`: unknown field type `{t}` (expected text, email, phone, number or date)"),
+                        format!(
+                            "rule `{rule}`: unknown field type `{t}` {}",
+                            expected(&t, &["text", "email", "phone", "number", "date"])
+                        ),
                     );
                     FieldType::Text
                 }
@@ -880,7 +1004,13 @@ impl<'s> Cx<'s> {
                     Some("skip") => OnMissing::Skip,
                     Some("error") => OnMissing::Error,
                     Some(other) => {
-                        self.problem(&with(path, key("on_missing")), format!("rule `{rule}`: `on_missing` must be create, skip or error, found `{other}`"));
+                        self.problem(
+                            &with(path, key("on_missing")),
+                            format!(
+                                "rule `{rule}`: unknown `on_missing` policy `{other}` {}",
+                                expected(other, &["create", "skip", "error"])
+                            ),
+                        );
                         OnMissing::Create
                     }
                 };
@@ -888,7 +1018,13 @@ impl<'s> Cx<'s> {
                     None | Some("first") => OnMultiple::First,
                     Some("error") => OnMultiple::Error,
                     Some(other) => {
-                        self.problem(&with(path, key("on_multiple")), format!("rule `{rule}`: `on_multiple` must be first or error, found `{other}`"));
+                        self.problem(
+                            &with(path, key("on_multiple")),
+                            format!(
+                                "rule `{rule}`: unknown `on_multiple` policy `{other}` {}",
+                                expected(other, &["first", "error"])
+                            ),
+                        );
                         OnMultiple::First
                     }
                 };
@@ -942,6 +1078,22 @@ impl<'s> Cx<'s> {
     }
 }
 
+/// `(expected one of: a, b; did you mean `b`?)` for a value not among
+/// `choices`.
+fn expected(value: &str, choices: &[&str]) -> String {
+    let nearest = choices
+        .iter()
+        .map(|c| (strsim::levenshtein(c, &value.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+    format!("(expected one of: {}{nearest})", choices.join(", "))
+}
+
+/// The class names a `class:` condition can test.
+const CLASSES: &[&str] = Class::NAMES;
+
 fn parse_field(name: &str, header: Option<String>) -> Option<Field> {
     Some(match name {
         "from" => Field::From,
@@ -986,11 +1138,44 @@ mod tests {
     }
 
     #[test]
+    fn enumerated_values_are_checked_with_a_suggestion_in_file_order() {
+        let src = "actions:\n  - name: a\n    when: { class: lists }\n    do: create_case\n  - name: b\n    when: { not: { class: { in: [human, autoreply] } } }\n    do: create_cas\n  - name: c\n    when: { from: { domain: ann@x.example } }\n    do: archive\n  - name: d\n    when: { class: { contains: auto } }\n    do: archive\ncases: { closed: reopn }\n";
+        let e = parse(src).expect_err("invalid");
+        let lines: Vec<usize> = e.problems.iter().map(|p| p.line).collect();
+        let mut sorted = lines.clone();
+        sorted.sort_unstable();
+        assert_eq!(lines, sorted, "in file order: {}", e.render());
+        let text = e.render();
+        for want in [
+            "unknown class `lists` (expected one of: human, auto_reply, bounce, list; did you mean `list`?)",
+            "unknown class `autoreply`",
+            "did you mean `auto_reply`?",
+            "unknown action `create_cas`",
+            "did you mean `create_case`?",
+            "`domain` takes a domain such as `example.com`, not an address",
+            "`class` is tested with `equals` or `in`",
+            "unknown `closed` policy `reopn`",
+            "did you mean `reopen`?",
+        ] {
+            assert!(text.contains(want), "`{want}` in:\n{text}");
+        }
+        // A leading @ is a fix-it warning; the rule still matches.
+        let l = parse("actions:\n  - name: a\n    when: { from: { domain: \"@x.example\" } }\n    do: archive\n")
+            .expect("a warning only");
+        assert!(
+            l.warnings[0].message.contains("without `@`: `x.example`"),
+            "{:?}",
+            l.warnings
+        );
+    }
+
+    #[test]
     fn reports_every_problem_with_its_position() {
         let src = "mailroom:\n  handel: crm\nactions:\n  - name: a\n    do: create_thing\n  - name: b\n    when: { subject: { regex: \"(\" } }\n    do: skip\n";
         let e = parse(src).expect_err("invalid");
         let got: Vec<_> = e.problems.iter().map(|p| (p.line, p.column)).collect();
-        assert_eq!(got, vec![(2, 3), (5, 5), (7, 24)], "{}", e.render());
+        // The regex's problem is at the regex (column 31), not its key.
+        assert_eq!(got, vec![(2, 3), (5, 5), (7, 31)], "{}", e.render());
         assert!(
             e.render()
                 .contains("rules.yaml:5:5: rule `a`: unknown action `create_thing`")

@@ -65,7 +65,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure};
 use crate::mail::message::Attachment;
 use crate::route::lookup::{Lookup, RecordInfo};
 use crate::route::plan::{Applied, Op, Plan, Target};
@@ -111,12 +111,12 @@ impl Error {
         }
     }
 
-    /// The exit code for it: 75 for what may succeed later, 65 for what
-    /// never will.
+    /// The exit code for it: 75 for what may succeed later, 66 for what
+    /// does not exist.
     pub fn exit(&self) -> Exit {
         match self.kind {
             Kind::Later => Exit::TempFail,
-            Kind::NotFound => Exit::DataErr,
+            Kind::NotFound => Exit::NoInput,
         }
     }
 }
@@ -128,6 +128,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::new(e.exit(), e)
+    }
+}
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
@@ -192,6 +198,8 @@ pub trait Tx {
     fn commit(self: Box<Self>) -> Result<()>;
     /// Inserts the mail row and its raw bytes; returns the mail's id.
     fn insert_email(&self, e: &NewEmail) -> Result<i64>;
+    /// Overwrites what a stored mail says and what was decided for it.
+    fn refile(&self, email_id: i64, filed: &Filed) -> Result<()>;
     fn set_result(&self, email_id: i64, json: &str) -> Result<()>;
     /// What a bounce or a forwarding confirmation said, as JSON.
     fn set_notes(
@@ -220,8 +228,16 @@ pub trait Tx {
     /// Links a mail to a record once (a second link is ignored) and bumps
     /// the record's last activity.
     fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()>;
+    /// Removes a mail's link to a record; false when there was none.
+    fn unlink(&self, email_id: i64, record_id: i64) -> Result<bool>;
     /// Relates two records once.
     fn relate(&self, from: i64, to: i64, kind: &str) -> Result<()>;
+    /// Deletes a record with its mail links and record links (never the
+    /// mail itself); false when there is no such record.
+    fn delete_record(&self, id: i64) -> Result<bool>;
+    /// Moves every mail link and record link of `from` to `to` (links that
+    /// `to` already has, and links between the two, are dropped).
+    fn move_links(&self, from: i64, to: i64) -> Result<Moved>;
     /// Files attachment `position` (from 1) of a mail; `sha256` is `None`
     /// for one that was over the limit.
     fn insert_attachment(
@@ -238,8 +254,10 @@ pub trait Tx {
 pub trait Reader: Lookup {
     /// The id and stored result of an earlier delivery with this dedupe key.
     fn duplicate(&self, dedupe_key: &str) -> Result<Option<(i64, String)>>;
-    fn records(&self, module: Option<&str>, limit: Option<u32>) -> Result<Vec<RecordRow>>;
+    fn records(&self, filter: &RecordFilter) -> Result<Vec<RecordRow>>;
     fn record_row(&self, id: i64) -> Result<Option<RecordRow>>;
+    /// Records of any module with this number (`CASE-12`), ignoring case.
+    fn by_any_number(&self, number: &str) -> Result<Vec<RecordInfo>>;
     /// Mails linked to a record.
     fn emails_of(&self, record: i64) -> Result<Vec<EmailRow>>;
     /// Records related to a record, either direction, with the kind.
@@ -255,22 +273,43 @@ pub trait Reader: Lookup {
     fn raw(&self, email: i64) -> Result<Option<Vec<u8>>>;
 }
 
+/// The statuses stored mail has (`duplicate` and `failed` are never
+/// stored).
+pub const STATUSES: &[&str] = &["processed", "skipped", "unparsed"];
+
 /// One mail row as [`Tx::insert_email`] needs it.
 pub struct NewEmail<'a> {
     pub dedupe_key: &'a str,
-    pub message_id: Option<&'a str>,
     pub sha256: &'a str,
     pub received_at: &'a str,
+    pub envelope_recipient: Option<&'a str>,
+    pub raw: &'a [u8],
+    pub filed: Filed<'a>,
+}
+
+/// What a mail says and what was decided for it: written when it is
+/// filed, and again when it is filed anew ([`Tx::refile`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filed<'a> {
+    pub message_id: Option<&'a str>,
     pub sender: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub date: Option<&'a str>,
+    /// processed, skipped or unparsed.
     pub status: &'a str,
     pub rule: Option<&'a str>,
     pub action: Option<&'a str>,
     pub class: Option<&'a str>,
     pub confidential: bool,
-    pub envelope_recipient: Option<&'a str>,
-    pub raw: &'a [u8],
+}
+
+/// What [`Tx::move_links`] moved from one record to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Mails now linked to the record kept.
+    pub mail: Vec<i64>,
+    /// Records now related to the record kept.
+    pub records: Vec<i64>,
 }
 
 /// An attachment as stored: `stored` false when it was over the limit.
@@ -312,6 +351,11 @@ pub struct EmailRow {
     pub confidential: bool,
     /// `{code, link}` of a forwarding confirmation, if the mail was one.
     pub verification: Option<serde_json::Value>,
+    /// The Date header, RFC 3339.
+    pub date: Option<String>,
+    /// Why it was skipped or handled other than its rule says (from its
+    /// result).
+    pub reason: Option<String>,
 }
 
 /// One mail as `emails show` prints it (headers and text come from its
@@ -319,8 +363,6 @@ pub struct EmailRow {
 #[derive(Debug, Clone)]
 pub struct EmailDetail {
     pub row: EmailRow,
-    /// The Date header, RFC 3339.
-    pub date: Option<String>,
     pub envelope_recipient: Option<String>,
     /// Of the raw bytes.
     pub sha256: String,
@@ -339,17 +381,34 @@ pub struct AttachmentRef {
     pub sha256: Option<String>,
 }
 
-/// Filters for `emails list`.
+/// Filters for `emails list` and `reprocess`; times are RFC 3339 UTC
+/// (`2026-11-27T10:00:00Z`), as stored.
 #[derive(Debug, Clone, Default)]
 pub struct EmailFilter {
-    pub status: Option<String>,
+    /// Any of these; all when empty.
+    pub statuses: Vec<String>,
     pub rule: Option<String>,
     pub class: Option<String>,
+    /// Received at or after.
     pub since: Option<String>,
+    /// Received before.
+    pub until: Option<String>,
     pub from: Option<String>,
     pub limit: Option<u32>,
     /// Only mail that carried a forwarding-confirmation code or link.
     pub verification: bool,
+    /// Oldest first (by id) instead of newest first.
+    pub oldest_first: bool,
+}
+
+/// Filters for `records list`; oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub module: Option<String>,
+    pub status: Option<String>,
+    /// Created at or after (RFC 3339 UTC, as stored).
+    pub since: Option<String>,
+    pub limit: Option<u32>,
 }
 
 /// Executes a plan for the mail `email_id` inside `tx`: creates, flags,

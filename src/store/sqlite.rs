@@ -34,8 +34,8 @@ use rusqlite::{
 };
 
 use super::{
-    AttachmentRef, Context, EmailDetail, EmailFilter, EmailRow, Error, NewEmail, Reader, RecordRow,
-    Result, Store, StoredAttachment, Tx,
+    AttachmentRef, Context, EmailDetail, EmailFilter, EmailRow, Error, Filed, Moved, NewEmail,
+    Reader, RecordFilter, RecordRow, Result, Store, StoredAttachment, Tx,
 };
 use crate::route::lookup::{Lookup, RecordInfo};
 use crate::route::plan::Op;
@@ -365,17 +365,17 @@ impl Tx for SqliteTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 e.dedupe_key,
-                e.message_id,
+                e.filed.message_id,
                 e.sha256,
                 e.received_at,
-                e.sender,
-                e.subject,
-                e.date,
-                e.status,
-                e.rule,
-                e.action,
-                e.class,
-                e.confidential,
+                e.filed.sender,
+                e.filed.subject,
+                e.filed.date,
+                e.filed.status,
+                e.filed.rule,
+                e.filed.action,
+                e.filed.class,
+                e.filed.confidential,
                 e.envelope_recipient,
             ],
         )?;
@@ -396,6 +396,27 @@ impl Tx for SqliteTx<'_> {
             )?;
         }
         Ok(id)
+    }
+
+    fn refile(&self, email_id: i64, f: &Filed) -> Result<()> {
+        self.exec(
+            "UPDATE emails SET message_id = ?1, sender = ?2, subject = ?3, date = ?4, status = ?5,
+                rule = ?6, action = ?7, class = ?8, confidential = ?9, bounce = NULL, verification = NULL
+             WHERE id = ?10",
+            params![
+                f.message_id,
+                f.sender,
+                f.subject,
+                f.date,
+                f.status,
+                f.rule,
+                f.action,
+                f.class,
+                f.confidential,
+                email_id
+            ],
+        )?;
+        Ok(())
     }
 
     fn set_result(&self, email_id: i64, json: &str) -> Result<()> {
@@ -509,6 +530,59 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn unlink(&self, email_id: i64, record_id: i64) -> Result<bool> {
+        let n = self.exec(
+            "DELETE FROM email_links WHERE email_id = ?1 AND record_id = ?2",
+            params![email_id, record_id],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn delete_record(&self, id: i64) -> Result<bool> {
+        self.exec("DELETE FROM email_links WHERE record_id = ?1", [id])?;
+        self.exec(
+            "DELETE FROM record_links WHERE from_id = ?1 OR to_id = ?1",
+            [id],
+        )?;
+        Ok(self.exec("DELETE FROM records WHERE id = ?1", [id])? > 0)
+    }
+
+    fn move_links(&self, from: i64, to: i64) -> Result<Moved> {
+        let ids = |sql: &str| -> Result<Vec<i64>> {
+            let mut stmt = self.tx.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![from, to], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let mail = ids("SELECT email_id FROM email_links WHERE record_id = ?1
+             AND email_id NOT IN (SELECT email_id FROM email_links WHERE record_id = ?2)
+             ORDER BY email_id")?;
+        let records = ids("SELECT DISTINCT other FROM (
+                SELECT to_id AS other FROM record_links WHERE from_id = ?1
+                UNION SELECT from_id FROM record_links WHERE to_id = ?1)
+             WHERE other <> ?2 ORDER BY other")?;
+        self.exec(
+            "INSERT OR IGNORE INTO email_links (email_id, record_id, op)
+             SELECT email_id, ?2, op FROM email_links WHERE record_id = ?1",
+            params![from, to],
+        )?;
+        self.exec(
+            "INSERT OR IGNORE INTO record_links (from_id, to_id, kind)
+             SELECT ?2, to_id, kind FROM record_links WHERE from_id = ?1 AND to_id <> ?2",
+            params![from, to],
+        )?;
+        self.exec(
+            "INSERT OR IGNORE INTO record_links (from_id, to_id, kind)
+             SELECT from_id, ?2, kind FROM record_links WHERE to_id = ?1 AND from_id <> ?2",
+            params![from, to],
+        )?;
+        self.exec("DELETE FROM email_links WHERE record_id = ?1", [from])?;
+        self.exec(
+            "DELETE FROM record_links WHERE from_id = ?1 OR to_id = ?1",
+            [from],
+        )?;
+        Ok(Moved { mail, records })
+    }
+
     fn relate(&self, from: i64, to: i64, kind: &str) -> Result<()> {
         self.exec(
             "INSERT OR IGNORE INTO record_links (from_id, to_id, kind) VALUES (?1, ?2, ?3)",
@@ -555,7 +629,10 @@ fn labelled_record(r: &rusqlite::Row) -> rusqlite::Result<(String, RecordInfo)> 
 
 const RECORD_COLS: &str = "r.id, r.module, r.number, r.email, r.status";
 
-const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential, e.verification";
+const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential, e.verification, e.date, json_extract(e.result, '$.reason')";
+
+/// The column after [`EMAIL_COLS`].
+const AFTER_EMAIL_COLS: usize = 13;
 
 fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
     Ok(EmailRow {
@@ -572,6 +649,8 @@ fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
         verification: r
             .get::<_, Option<String>>(10)?
             .and_then(|v| serde_json::from_str(&v).ok()),
+        date: r.get(11)?,
+        reason: r.get(12)?,
     })
 }
 
@@ -639,13 +718,15 @@ impl Reader for Queries<'_> {
         )
     }
 
-    fn records(&self, module: Option<&str>, limit: Option<u32>) -> Result<Vec<RecordRow>> {
+    fn records(&self, f: &RecordFilter) -> Result<Vec<RecordRow>> {
         self.rows(
             &format!(
                 "SELECT {RECORD_ROW_COLS} FROM records
-                 WHERE (?1 IS NULL OR module = ?1) ORDER BY id LIMIT ?2"
+                 WHERE (?1 IS NULL OR module = ?1) AND (?2 IS NULL OR status = ?2)
+                   AND (?3 IS NULL OR created_at >= ?3)
+                 ORDER BY id LIMIT ?4"
             ),
-            params![module, limit.map_or(-1, i64::from)],
+            params![f.module, f.status, f.since, f.limit.map_or(-1, i64::from)],
             record_row,
         )
     }
@@ -655,6 +736,16 @@ impl Reader for Queries<'_> {
             &format!("SELECT {RECORD_ROW_COLS} FROM records WHERE id = ?1"),
             [id],
             record_row,
+        )
+    }
+
+    fn by_any_number(&self, number: &str) -> Result<Vec<RecordInfo>> {
+        self.rows(
+            &format!(
+                "SELECT {RECORD_COLS} FROM records r WHERE r.number = ?1 COLLATE NOCASE ORDER BY r.id"
+            ),
+            [number],
+            record_info,
         )
     }
 
@@ -682,23 +773,29 @@ impl Reader for Queries<'_> {
     }
 
     fn emails(&self, f: &EmailFilter) -> Result<Vec<EmailRow>> {
+        // The statuses as a JSON array: one statement for any number.
+        let statuses = serde_json::to_string(&f.statuses)?;
         self.rows(
             &format!(
                 "SELECT {EMAIL_COLS} FROM emails e
-                 WHERE (?1 IS NULL OR e.status = ?1) AND (?2 IS NULL OR e.rule = ?2)
+                 WHERE (?1 = '[]' OR e.status IN (SELECT value FROM json_each(?1)))
+                   AND (?2 IS NULL OR e.rule = ?2)
                    AND (?3 IS NULL OR e.class = ?3) AND (?4 IS NULL OR e.received_at >= ?4)
-                   AND (?5 IS NULL OR e.sender = lower(?5))
-                   AND (?6 = 0 OR e.verification IS NOT NULL)
-                 ORDER BY e.id LIMIT ?7"
+                   AND (?5 IS NULL OR e.received_at < ?5)
+                   AND (?6 IS NULL OR e.sender = lower(?6))
+                   AND (?7 = 0 OR e.verification IS NOT NULL)
+                 ORDER BY CASE WHEN ?9 THEN e.id ELSE -e.id END LIMIT ?8"
             ),
             params![
-                f.status,
+                statuses,
                 f.rule,
                 f.class,
                 f.since,
+                f.until,
                 f.from,
                 f.verification,
-                f.limit.map_or(-1, i64::from)
+                f.limit.map_or(-1, i64::from),
+                f.oldest_first
             ],
             email_row,
         )
@@ -707,20 +804,20 @@ impl Reader for Queries<'_> {
     fn email(&self, id: i64) -> Result<Option<EmailDetail>> {
         self.one(
             &format!(
-                "SELECT {EMAIL_COLS}, e.date, e.envelope_recipient, e.sha256, e.bounce, e.result
+                "SELECT {EMAIL_COLS}, e.envelope_recipient, e.sha256, e.bounce, e.result
                  FROM emails e WHERE e.id = ?1"
             ),
             [id],
             |r| {
+                let at = AFTER_EMAIL_COLS;
                 Ok(EmailDetail {
                     row: email_row(r)?,
-                    date: r.get(11)?,
-                    envelope_recipient: r.get(12)?,
-                    sha256: r.get(13)?,
+                    envelope_recipient: r.get(at)?,
+                    sha256: r.get(at + 1)?,
                     bounce: r
-                        .get::<_, Option<String>>(14)?
+                        .get::<_, Option<String>>(at + 2)?
                         .and_then(|v| serde_json::from_str(&v).ok()),
-                    result_json: r.get(15)?,
+                    result_json: r.get(at + 3)?,
                 })
             },
         )
@@ -872,19 +969,15 @@ mod tests {
     fn new_email<'a>(key: &'a str, raw: &'a [u8]) -> NewEmail<'a> {
         NewEmail {
             dedupe_key: key,
-            message_id: Some(key),
             sha256: "h",
             received_at: "t",
-            sender: None,
-            subject: None,
-            date: None,
-            status: "processed",
-            rule: None,
-            action: None,
-            class: None,
-            confidential: false,
             envelope_recipient: None,
             raw,
+            filed: Filed {
+                message_id: Some(key),
+                status: "processed",
+                ..Filed::default()
+            },
         }
     }
 
@@ -1088,7 +1181,8 @@ mod tests {
         }
         assert!(truncated > 0, "the WAL never passed the limit");
         let store = Sqlite::open(&path).expect("open");
-        assert_eq!(store.reader().records(None, None).expect("rows").len(), 800);
+        let all = store.reader().records(&RecordFilter::default());
+        assert_eq!(all.expect("rows").len(), 800);
     }
 
     #[test]

@@ -26,7 +26,8 @@ fn every_problem_is_reported_with_its_position_and_source_line() {
         format!("{file}:2:3: unknown key `handel` in `mailroom`"),
         format!("{file}:4:3: `message_bytes` must be a size"),
         format!("{file}:7:5: rule `a`: unknown action `create_thing`"),
-        format!("{file}:9:24: rule `b`: invalid regex"),
+        // At the regex itself, not at its key.
+        format!("{file}:9:31: rule `b`: invalid regex"),
         format!("{file}:12:13: unknown key `colour`"),
         format!("{file}:14:5: rule `d`: `create_record` needs `module:`"),
     ] {

@@ -328,13 +328,16 @@ fn emails_list_filters() {
             .filter_map(|v| v["id"].as_i64())
             .collect()
     };
-    assert_eq!(ids(&[]), vec![1, 2, 3]);
+    // Newest first, unless --oldest.
+    assert_eq!(ids(&[]), vec![3, 2, 1]);
+    assert_eq!(ids(&["--oldest"]), vec![1, 2, 3]);
     assert_eq!(ids(&["--status", "skipped"]), vec![2]);
     assert_eq!(ids(&["--rule", "support cases"]), vec![1]);
     assert_eq!(ids(&["--class", "auto_reply"]), vec![2]);
     assert_eq!(ids(&["--from", "BOB@prospect.example"]), vec![3]);
-    assert_eq!(ids(&["--limit", "2"]), vec![1, 2]);
-    assert_eq!(ids(&["--since", "2026-11-27"]), vec![1, 2, 3]);
+    assert_eq!(ids(&["--limit", "2"]), vec![3, 2], "the newest two");
+    assert_eq!(ids(&["--limit", "2", "--oldest"]), vec![1, 2]);
+    assert_eq!(ids(&["--since", "2026-11-27"]), vec![3, 2, 1]);
     assert_eq!(ids(&["--since", "2026-11-28"]), Vec::<i64>::new());
     let show = env.run(&["emails", "show", "1", "--json"], b"").json();
     assert_eq!(show["result"]["rule"], "support cases");

@@ -9,7 +9,16 @@ use crate::util::root;
 
 /// Bottom to top.
 const LAYERS: &[&str] = &[
-    "exit", "mail", "rules", "route", "store", "report", "pipeline", "maildir", "cli",
+    "exit",
+    "mail",
+    "rules",
+    "route",
+    "store",
+    "report",
+    "pipeline",
+    "reprocess",
+    "maildir",
+    "cli",
 ];
 
 /// Crates (and words) only one folder may name.

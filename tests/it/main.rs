@@ -5,12 +5,14 @@
 
 mod util;
 
+mod admin;
 mod body_rules;
 mod check;
 mod classes;
 mod cli;
 mod concurrency;
 mod corpus;
+mod corrections;
 mod crash;
 mod faults;
 mod fuzz;
@@ -23,6 +25,7 @@ mod parser_defects;
 mod process;
 mod readme;
 mod regex_safety;
+mod reprocess;
 mod routing;
 mod syncs;
 mod threading;

@@ -574,3 +574,39 @@ fn every_link_and_path_named_leads_somewhere() {
     }
     assert!(checked >= 30, "only {checked} links and paths found");
 }
+
+/// A `sh` block that opens with `# run:` is a story: its `mailroom` lines
+/// run in order on one scratch database, from the project root, and each
+/// must succeed. At least the `reprocess` and `--link-past` stories of the
+/// guide are there.
+#[test]
+fn every_story_in_the_docs_runs() {
+    let mut stories = Vec::new();
+    for (path, text) in docs() {
+        for block in blocks(&text) {
+            if block.lang != "sh" || !block.body.starts_with("# run:") {
+                continue;
+            }
+            let env = Env::new();
+            let mut last = None;
+            for line in block.body.lines().filter(|l| l.starts_with("mailroom ")) {
+                let r = run_documented(&env, line);
+                assert_eq!(r.code, 0, "{}: {line}: {}", path.display(), r.stderr);
+                last = Some(r);
+            }
+            let last = last.unwrap_or_else(|| panic!("{}: a story runs nothing", path.display()));
+            assert!(
+                !last.stdout.trim().is_empty(),
+                "{}: the story ends silent",
+                path.display()
+            );
+            stories.push(block.body.clone());
+        }
+    }
+    for needed in ["mailroom reprocess ", "--link-past"] {
+        assert!(
+            stories.iter().any(|s| s.contains(needed)),
+            "no story runs `{needed}`"
+        );
+    }
+}

@@ -31,7 +31,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use mailroom::report::Report;
-use mailroom::store::{EmailFilter, EmailRow, Reader};
+use mailroom::store::{EmailFilter, EmailRow, Reader, RecordFilter};
+
+/// Every mail, in the order it was filed.
+const OLDEST_FIRST: EmailFilter = EmailFilter {
+    statuses: Vec::new(),
+    rule: None,
+    class: None,
+    since: None,
+    until: None,
+    from: None,
+    limit: None,
+    verification: false,
+    oldest_first: true,
+};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -167,7 +180,9 @@ impl Env {
             .env("MAILROOM_DB", &self.db)
             .env("MAILROOM_NOW", "2026-11-27T10:00:00Z")
             .env("HOME", self.dir.path())
-            .env_remove("XDG_DATA_HOME");
+            .env("MAILROOM_SYSCONFDIR", self.dir.path().join("etc"))
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME");
         if let Some(c) = &self.config {
             cmd.env("MAILROOM_CONFIG", c);
         }
@@ -224,12 +239,36 @@ impl Env {
 
     /// Every mail stored, oldest first.
     pub fn emails(&self) -> Vec<EmailRow> {
-        self.read(|r| r.emails(&EmailFilter::default()).expect("emails"))
+        self.read(|r| r.emails(&OLDEST_FIRST).expect("emails"))
     }
 
     pub fn snapshot(&self) -> Snapshot {
         self.read(Snapshot::of)
     }
+}
+
+/// Runs `mailroom ARGS` on a pseudo-terminal (so it prints its human
+/// tables, 80 columns wide), or `None` when `script` is missing.
+pub fn on_a_terminal(env: &Env, args: &str) -> Option<Run> {
+    if !Path::new("/usr/bin/script").exists() {
+        not_tested(
+            "tables on a terminal",
+            "`script` (util-linux) is not installed",
+        );
+        return None;
+    }
+    let plain = env.command(&[]);
+    let mut cmd = Command::new("/usr/bin/script");
+    cmd.arg("-qec")
+        .arg(format!("'{}' {args}", env!("CARGO_BIN_EXE_mailroom")))
+        .arg("/dev/null");
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    Some(run(cmd, b""))
 }
 
 pub fn run(mut cmd: Command, stdin: &[u8]) -> Run {
@@ -448,8 +487,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(r: &dyn Reader) -> Snapshot {
-        let emails = r.emails(&EmailFilter::default()).expect("emails");
-        let records = r.records(None, None).expect("records");
+        let emails = r.emails(&OLDEST_FIRST).expect("emails");
+        let records = r.records(&RecordFilter::default()).expect("records");
         let mut snapshot = Snapshot {
             emails: emails.len(),
             records: records.len(),
