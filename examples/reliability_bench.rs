@@ -152,7 +152,8 @@ fn regexes() -> anyhow::Result<()> {
             ..Email::default()
         };
         let start = Instant::now();
-        let plan = mailroom::route::decide(&email, None, &config, &*reader)?;
+        let plan =
+            mailroom::route::decide(&email, None, &config, &*reader, "2026-11-27T10:00:00Z")?;
         println!(
             "{name}: {:.1} ms (rule {:?})",
             ms(start.elapsed()),

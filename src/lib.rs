@@ -5,7 +5,7 @@
 //!
 //! | layer | owns |
 //! |---|---|
-//! | [`exit`] | exit codes and the error that carries one |
+//! | [`exit`], [`clock`] | exit codes and the error that carries one; time |
 //! | [`mail`] | read and parse: bytes → [`mail::message::Email`] |
 //! | [`rules`] | YAML → [`rules::Config`] |
 //! | [`route`] | Email + Config + [`route::lookup::Lookup`] → [`route::plan::Plan`], pure |
@@ -17,6 +17,7 @@
 //! | [`cli`] | the command line, browsing, output |
 
 pub mod cli;
+pub mod clock;
 pub mod exit;
 pub mod mail;
 pub mod maildir;

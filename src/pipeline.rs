@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 
 use crate::mail::message::{self, Email};
+use crate::mail::seal::Recipients;
 use crate::report::{AttachmentJson, Report, Status};
 use crate::route::plan::{Outcome, Plan};
 use crate::route::{self, Analysis};
@@ -54,7 +55,7 @@ impl Pipeline<'_> {
             report.reason = Some("not a mail message (no header)".into());
             return Ok((None, report));
         };
-        let mut plan = route::explain(&email, self.envelope, self.config, reader)?;
+        let mut plan = route::explain(&email, self.envelope, self.config, reader, &self.now)?;
         if let Some(id) = stored_as {
             plan.warnings.push(format!(
                 "already stored as mail {id}; a delivery now would be a duplicate"
@@ -117,7 +118,7 @@ impl Filing<'_> {
         let email = message::parse_guarded(raw).map(Box::new);
         let analysis = email
             .as_deref()
-            .map(|e| route::analyse(e, self.envelope, self.config));
+            .map(|e| route::analyse(e, self.envelope, self.config, self.now));
         let sender = email
             .as_deref()
             .and_then(|e| e.from.first())
@@ -143,15 +144,35 @@ impl Filing<'_> {
             return Ok(duplicate(id, &json));
         }
         let plan = self.decide(&*tx.reader(), parsed)?;
+        let seal = self.seal(plan.as_ref());
+        let sealed = seal
+            .map(|to| to.seal(raw))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("cannot seal a confidential mail: {e}"))?;
+        let mut filed = parsed.filed(plan.as_ref());
+        if sealed.is_some() {
+            filed.subject = None;
+        }
         let id = tx.insert_email(&NewEmail {
             dedupe_key: &key,
             sha256: &parsed.sha,
             received_at: self.now,
             envelope_recipient: self.envelope,
-            raw,
-            filed: parsed.filed(plan.as_ref()),
+            raw: sealed.as_deref().unwrap_or(raw),
+            sealed: sealed.is_some(),
+            filed,
         })?;
         self.apply(tx, id, parsed, plan.as_ref(), true)
+    }
+
+    /// The recipients a mail's content is sealed to: those of
+    /// `confidential.encrypt_to`, when the plan says the mail is
+    /// confidential.
+    pub fn seal(&self, plan: Option<&Plan>) -> Option<&Recipients> {
+        self.config
+            .seal
+            .as_ref()
+            .filter(|_| plan.is_some_and(|p| p.confidential))
     }
 
     /// Routes a prepared message against what the store holds now; `None`
@@ -187,9 +208,16 @@ impl Filing<'_> {
             return Ok(report);
         };
         let config = self.config;
-        let applied = store::apply(tx, plan, id, &|m| config.prefix_for(m), self.now)?;
+        let seal = self.seal(Some(plan));
+        let applied = store::apply(tx, plan, id, &|m| config.prefix_for(m), seal, self.now)?;
         let stored = if attachments {
-            store::store_attachments(tx, id, &email.attachments, config.limits.attachment_bytes)?
+            store::store_attachments(
+                tx,
+                id,
+                &email.attachments,
+                config.limits.attachment_bytes,
+                seal.is_some(),
+            )?
         } else {
             tx.reader().attachments(id)?
         };
@@ -198,7 +226,16 @@ impl Filing<'_> {
         report.warnings.extend(email.warnings.iter().cloned());
         report.message_id = email.message_id.clone();
         report.attachments = stored.iter().map(AttachmentJson::from).collect();
-        tx.set_result(id, &report.to_json())?;
+        if seal.is_some() {
+            // What is stored in clear of a sealed mail says nothing of its
+            // content: warnings and a forwarding code may quote it.
+            let mut kept = report.clone();
+            kept.warnings.clear();
+            kept.verification = None;
+            tx.set_result(id, &kept.to_json())?;
+        } else {
+            tx.set_result(id, &report.to_json())?;
+        }
         Ok(report)
     }
 }

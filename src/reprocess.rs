@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
+use crate::mail::seal::Identities;
 use crate::pipeline::{Filing, Parsed, preview};
 use crate::report::{RecordJson, Report, Status};
 use crate::route::lookup::RecordInfo;
@@ -38,6 +39,8 @@ pub struct Options<'a> {
     pub redo: bool,
     /// Roll every transaction back.
     pub dry_run: bool,
+    /// What opens mail stored sealed; without it such mail is not tried.
+    pub identities: Option<&'a Identities>,
 }
 
 /// What was stored for the mail before.
@@ -128,6 +131,16 @@ pub fn one(store: &mut dyn Store, id: i64, options: &Options) -> Result<Refiled>
         refiled.note = Some("processed mail is filed again only with --redo".into());
         return Ok(refiled);
     }
+    let raw = match (detail.row.sealed, options.identities) {
+        (false, _) => raw,
+        (true, Some(identities)) => identities
+            .open(&raw)
+            .map_err(|e| anyhow!("mail {id} is stored encrypted and does not open: {e}"))?,
+        (true, None) => {
+            refiled.note = Some("stored encrypted: reprocess needs --identity FILE".into());
+            return Ok(refiled);
+        }
+    };
     let filing = Filing {
         config: options.config,
         envelope: detail.envelope_recipient.as_deref(),
@@ -142,7 +155,19 @@ pub fn one(store: &mut dyn Store, id: i64, options: &Options) -> Result<Refiled>
     } else {
         Vec::new()
     };
-    let (undone, deleted) = undo(&*tx, id, &old_links)?;
+    let (undone, mut deleted) = undo(&*tx, id, &old_links)?;
+    // Sealed fields are compared as what they hold.
+    for row in &mut deleted {
+        if let (Some(sealed), Some(identities)) = (&row.sealed_fields, options.identities)
+            && let Ok(opened) = identities.open(sealed)
+            && let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&opened)
+        {
+            if let Some(clear) = row.fields.as_object() {
+                fields.extend(clear.clone());
+            }
+            row.fields = serde_json::Value::Object(fields);
+        }
+    }
     let plan = filing.decide(&*tx.reader(), &parsed)?;
     if same_decision(
         &refiled.before,
@@ -165,7 +190,12 @@ pub fn one(store: &mut dyn Store, id: i64, options: &Options) -> Result<Refiled>
         refiled.result.dry_run = true;
         return Ok(refiled);
     }
-    tx.refile(id, &parsed.filed(plan.as_ref()))?;
+    let mut filed = parsed.filed(plan.as_ref());
+    if detail.row.sealed {
+        // Its subject stays in the sealed raw message only.
+        filed.subject = None;
+    }
+    tx.refile(id, &filed)?;
     let has_attachments = !tx.reader().attachments(id)?.is_empty();
     refiled.result = filing.apply(&*tx, id, &parsed, plan.as_ref(), !has_attachments)?;
     tx.commit()?;

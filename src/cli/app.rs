@@ -8,7 +8,8 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::args::{BodyRuleCommand, Cli, Command};
 use crate::cli::output::print;
-use crate::cli::{browse, clock, explain, learn, man, progress, records};
+use crate::cli::{browse, explain, learn, man, progress, records};
+use crate::clock;
 use crate::exit::{Exit, Failure};
 use crate::mail::input;
 use crate::maildir::{self, sweep};
@@ -95,12 +96,12 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         }
         Command::Emails(cmd) => {
             let mut store = open_store(&cli)?;
-            browse::emails(&mut *store, cmd)
+            browse::emails(&mut *store, cmd, cli.identity.as_deref())
         }
         Command::Records(cmd) => {
             let config = load_config(&cli)?;
             let mut store = open_store(&cli)?;
-            records::records(&mut *store, &config, cmd)
+            records::records(&mut *store, &config, cmd, cli.identity.as_deref())
         }
         Command::Reprocess {
             ids,
@@ -121,6 +122,18 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
                 from: from.as_deref(),
             };
             reprocess(&cli, &selection, *redo, *dry_run)
+        }
+        Command::Address { record } => {
+            let config = load_config(&cli)?;
+            let store = open_read_only(&cli)?;
+            let r = records::resolve(&*store.reader(), record)?;
+            let address = config.mailroom.address_of(r.id).ok_or_else(|| {
+                Failure::usage(
+                    "a record's address needs `mailroom.handle` and `mailroom.domains` in the config",
+                )
+            })?;
+            print(&format!("{address}\n"))?;
+            Ok(Exit::Ok)
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -450,11 +463,18 @@ fn reprocess(cli: &Cli, selection: &Selection, redo: bool, dry_run: bool) -> Res
         selection.ids.to_vec()
     };
     let now = clock::now();
+    let identities = cli
+        .identity
+        .as_deref()
+        .map(crate::mail::seal::Identities::read)
+        .transpose()
+        .map_err(Failure::usage)?;
     let options = crate::reprocess::Options {
         config: &config,
         now: &now,
         redo,
         dry_run,
+        identities: identities.as_ref(),
     };
     let mut progress = progress::Progress::new(ids.len() as u64, cli.quiet);
     let (mut changed, mut failed) = (0, 0);

@@ -19,6 +19,9 @@ pub struct Cli {
     /// Database file [default: $XDG_DATA_HOME/mailroom/mailroom.db].
     #[arg(long, global = true, env = "MAILROOM_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// An age identity file (age-keygen) that opens confidential mail stored sealed, for --reveal and reprocess.
+    #[arg(long, global = true, env = "MAILROOM_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// More on stderr: a line per message (-v), timings too (-vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -109,6 +112,14 @@ pub enum Command {
         /// Print old decision, new decision and plan; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print a record's mailbox address (signed when a record secret is configured).
+    #[command(
+        after_help = "Mail to this address files to the record whatever the rules say. With\n`mailroom.record_secret_file`, the address carries a tag no one can make without\nthe secret.\n\nExamples:\n  mailroom address CASE-12\n  mailroom address 345"
+    )]
+    Address {
+        /// The record: an id or a number (CASE-12).
+        record: String,
     },
     /// Browse received mail.
     #[command(subcommand, disable_help_subcommand = true)]
@@ -218,6 +229,9 @@ pub enum EmailsCommand {
     Attachment {
         id: i64,
         n: i64,
+        /// Export it from confidential mail too.
+        #[arg(long)]
+        reveal: bool,
         #[command(flatten)]
         export: Export,
     },
@@ -227,6 +241,9 @@ pub enum EmailsCommand {
     )]
     Raw {
         id: i64,
+        /// Write it for confidential mail too.
+        #[arg(long)]
+        reveal: bool,
         #[command(flatten)]
         export: Export,
     },
@@ -266,6 +283,9 @@ pub enum RecordsCommand {
         since: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        /// Show the fields of records made from confidential mail too.
+        #[arg(long)]
+        reveal: bool,
         #[command(flatten)]
         output: Listing,
     },
@@ -273,7 +293,7 @@ pub enum RecordsCommand {
     #[command(after_help = "Examples:\n  mailroom records show 7\n  mailroom records show CASE-12")]
     Show {
         id: String,
-        /// Show subjects of confidential mail too.
+        /// Show confidential fields and subjects too.
         #[arg(long)]
         reveal: bool,
         #[command(flatten)]

@@ -1,24 +1,52 @@
 //! `emails`: browsing received mail, exporting attachments, correcting
 //! links. Tables on a terminal, JSON otherwise.
 
+use std::path::Path;
+
 use anyhow::{Result, anyhow};
 use serde_json::json;
 
 use crate::cli::args::EmailsCommand;
-use crate::cli::clock;
 use crate::cli::output::{csv, export, print, printable, table, wants_json};
 use crate::cli::records::resolve;
+use crate::cli::reveal::{REDACTED, Reveal};
+use crate::clock;
 use crate::exit::{Exit, Failure};
 use crate::mail::classify::Class;
 use crate::mail::message;
 use crate::route::plan::Op;
 use crate::store::{self, EmailFilter, EmailRow, Store};
 
-const REDACTED: &str = "(confidential)";
-
-pub(super) fn redact(row: &mut EmailRow, reveal: bool) {
-    if row.confidential && !reveal {
+/// Keeps a confidential mail's subject back unless revealed; a sealed
+/// mail's subject is in its sealed raw message only, and is opened from
+/// there when revealed.
+pub(super) fn redact(
+    row: &mut EmailRow,
+    reveal: &Reveal,
+    store: &dyn store::Reader,
+) -> Result<(), Failure> {
+    if row.confidential && !reveal.on {
         row.subject = Some(REDACTED.into());
+    } else if row.sealed {
+        let raw = open_raw(store, row, reveal)?;
+        row.subject = message::parse_guarded(&raw).map(|e| e.subject);
+    }
+    Ok(())
+}
+
+/// A mail's raw bytes as received, opened when stored sealed.
+fn open_raw(
+    store: &dyn store::Reader,
+    row: &EmailRow,
+    reveal: &Reveal,
+) -> Result<Vec<u8>, Failure> {
+    let raw = store
+        .raw(row.id)?
+        .ok_or_else(|| Failure::not_found(format!("mail {} has no raw message", row.id)))?;
+    if row.sealed {
+        reveal.open(&format!("mail {}", row.id), &raw)
+    } else {
+        Ok(raw)
     }
 }
 
@@ -95,7 +123,11 @@ fn one_of(what: &str, value: &Option<String>, choices: &[&str]) -> Result<(), Fa
     }
 }
 
-pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failure> {
+pub fn emails(
+    store: &mut dyn Store,
+    cmd: &EmailsCommand,
+    identity: Option<&Path>,
+) -> Result<Exit, Failure> {
     let r = store.reader();
     match cmd {
         EmailsCommand::List {
@@ -130,7 +162,10 @@ pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failur
                 limit: *limit,
                 oldest_first: *oldest,
             })?;
-            rows.iter_mut().for_each(|row| redact(row, *reveal));
+            let reveal = Reveal::new(*reveal, identity);
+            for row in &mut rows {
+                redact(row, &reveal, &*r)?;
+            }
             if output.csv {
                 let rows: Vec<Vec<String>> = rows.iter().map(email_csv_row).collect();
                 print(&csv(EMAIL_CSV, &rows)?)?;
@@ -174,23 +209,31 @@ pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failur
             let Some(detail) = r.email(*id)? else {
                 return Err(Failure::not_found(format!("no mail with id {id}")));
             };
+            let reveal = Reveal::new(*reveal, identity);
             let mut row = detail.row.clone();
-            let hidden = row.confidential && !reveal;
-            redact(&mut row, *reveal);
+            let hidden = row.confidential && !reveal.on;
+            redact(&mut row, &reveal, &*r)?;
             let links = r.links_of(*id)?;
-            let attachments = if hidden {
+            let mut attachments = if hidden {
                 Vec::new()
             } else {
                 r.attachments(*id)?
             };
             // Headers and text are not stored twice: parsed again from the
-            // raw message.
+            // raw message (and a sealed mail's attachment names with them).
             let (headers, body): (Vec<(String, String)>, Option<String>) = if hidden {
                 (Vec::new(), None)
             } else {
-                let raw = r.raw(*id)?.unwrap_or_default();
-                let body = message::parse_guarded(&raw).map(|e| e.text);
-                (message::decoded_headers(&raw), body)
+                let raw = open_raw(&*r, &row, &reveal)?;
+                let parsed = message::parse_guarded(&raw);
+                if row.sealed
+                    && let Some(e) = &parsed
+                {
+                    for (a, p) in attachments.iter_mut().zip(&e.attachments) {
+                        a.name.clone_from(&p.name);
+                    }
+                }
+                (message::decoded_headers(&raw), parsed.map(|e| e.text))
             };
             let result: serde_json::Value =
                 serde_json::from_str(&detail.result_json).unwrap_or_default();
@@ -274,10 +317,17 @@ pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failur
             print(&out)?;
             Ok(Exit::Ok)
         }
-        EmailsCommand::Attachment { id, n, export: to } => {
-            if r.email(*id)?.is_none() {
+        EmailsCommand::Attachment {
+            id,
+            n,
+            reveal,
+            export: to,
+        } => {
+            let Some(mail) = r.email(*id)? else {
                 return Err(Failure::not_found(format!("no mail with id {id}")));
-            }
+            };
+            let reveal = Reveal::new(*reveal, identity);
+            reveal.allow(&format!("mail {id}"), mail.row.confidential)?;
             let Some(found) = r.attachment(*id, *n)? else {
                 return Err(Failure::not_found(format!(
                     "mail {id} has no attachment {n}"
@@ -289,18 +339,24 @@ pub fn emails(store: &mut dyn Store, cmd: &EmailsCommand) -> Result<Exit, Failur
                     "attachment {n} of mail {id} (`{name}`) was not stored: larger than limits.attachment_bytes"
                 )));
             }
-            let raw = r.raw(*id)?.unwrap_or_default();
+            let raw = open_raw(&*r, &mail.row, &reveal)?;
             let content = decoded_attachment(&raw, *n, found.sha256.as_deref()).map_err(|e| {
                 Failure::data(format!("attachment {n} of mail {id} (`{name}`): {e}"))
             })?;
             export(&content, to)?;
             Ok(Exit::Ok)
         }
-        EmailsCommand::Raw { id, export: to } => {
-            let Some(raw) = r.raw(*id)? else {
+        EmailsCommand::Raw {
+            id,
+            reveal,
+            export: to,
+        } => {
+            let Some(mail) = r.email(*id)? else {
                 return Err(Failure::not_found(format!("no mail with id {id}")));
             };
-            export(&raw, to)?;
+            let reveal = Reveal::new(*reveal, identity);
+            reveal.allow(&format!("mail {id}"), mail.row.confidential)?;
+            export(&open_raw(&*r, &mail.row, &reveal)?, to)?;
             Ok(Exit::Ok)
         }
         EmailsCommand::Link { id, record, output }

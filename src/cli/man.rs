@@ -85,7 +85,17 @@ A list; the mailroom's addresses are at these domains (any domain when absent).
 .TP
 .B mailroom.own_addresses
 A list of addresses or globs (\fB*@example.com\fR): our own users, never
-taken as the customer.
+taken as the customer, exempt from the flood limit, and not reopening a
+closed case they reply to.
+.TP
+.B mailroom.record_secret_file
+A file of 16 or more secret bytes (a relative name is beside the config
+file): each record's mailbox address then
+carries a tag (\fBcrm+345.k7q2m9ab@\fR) that \fBmailroom address\fR prints
+and only the secret makes. A wrong tag never files to the record.
+.TP
+.B mailroom.require_signed
+\fBtrue\fR: an untagged record address falls through to the rules too.
 .SH LIMITS
 .TP
 .B limits.attachment_bytes
@@ -94,6 +104,12 @@ Attachments larger than this (\fB10MB\fR by default) are listed, not stored.
 .B limits.message_bytes
 Larger input is refused with exit 65 (\fB50MB\fR by default). Sizes are
 binary: 1MB is 1,048,576 bytes.
+.TP
+.B limits.per_sender
+\fB{ records: 20, per: 1h }\fR by default: past that many records created
+by one sender's mail in the window (\fB30m\fR, \fB1h\fR, \fB1d\fR), its
+mail is stored and threaded but creates nothing (\fBrate limited\fR);
+\fBnone\fR for no limit.
 .SH CASES
 .TP
 .B cases.number_prefix
@@ -106,6 +122,17 @@ in a subject.
 .B cases.closed
 What a follow-up to a closed case does: \fBreopen\fR (the default),
 \fBnew_case\fR (a new case related to it) or \fBlink_only\fR.
+.TP
+.B cases.staff_reopens
+\fBtrue\fR: a reply from one of own_addresses reopens a closed case too
+(by default it is linked and the case stays closed).
+.SH CONFIDENTIAL
+.TP
+.B confidential.encrypt_to
+A list of age recipients (\fBage1...\fR, from \fBage-keygen\fR): the
+content of confidential mail (its raw message, hence subject, body and
+attachments, and the fields of records made from it) is stored encrypted to
+them; \fB--reveal --identity FILE\fR shows it.
 .SH MODULES
 .TP
 .B modules
@@ -207,6 +234,11 @@ mod tests {
             "body_rule",
             "confidential",
             "create_contact",
+            "record_secret_file",
+            "require_signed",
+            "per_sender",
+            "staff_reopens",
+            "encrypt_to",
             "delimiter",
             "fields",
             "always_create",

@@ -3,18 +3,18 @@
 //! `explain` ([`explain`]), `body-rule learn` ([`learn`]), man pages
 //! ([`man`]), the `maildir`
 //! progress bar ([`progress`]), tables and JSON on stdout ([`output`]),
-//! the clock ([`clock`]) and signal dispositions ([`signals`]).
+//! and signal dispositions ([`signals`]).
 //!
 //! The top layer: may import everything.
 
 pub mod app;
 pub mod args;
 pub mod browse;
-pub mod clock;
 pub mod explain;
 pub mod learn;
 pub mod man;
 pub mod output;
 pub mod progress;
 pub mod records;
+pub mod reveal;
 pub mod signals;

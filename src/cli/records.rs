@@ -2,14 +2,16 @@
 //! transaction; records are named by id or by number (`CASE-12`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use anyhow::anyhow;
 use serde_json::json;
 
 use crate::cli::args::RecordsCommand;
 use crate::cli::browse::{EMAIL_ELASTIC, EMAIL_HEADERS, email_rows, redact};
-use crate::cli::clock;
 use crate::cli::output::{csv, print, printable, table, wants_json};
+use crate::cli::reveal::{REDACTED, Reveal};
+use crate::clock;
 use crate::exit::{Exit, Failure};
 use crate::mail::address;
 use crate::reprocess;
@@ -150,6 +152,7 @@ fn past_mail(
         now: &now,
         redo: false,
         dry_run: false,
+        identities: None,
     };
     let mut linked = Vec::new();
     for &id in &skipped {
@@ -190,10 +193,38 @@ fn pairs(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     Ok(out)
 }
 
+/// A record's fields as they may be shown: a confidential record's are
+/// kept back unless revealed, and sealed ones are opened when revealed
+/// (what was set by hand afterwards, in clear, over them).
+fn shown_fields(rec: &mut RecordRow, reveal: &Reveal) -> Result<(), Failure> {
+    if !rec.confidential {
+        return Ok(());
+    }
+    if !reveal.on {
+        if let Some(map) = rec.fields.as_object_mut() {
+            map.values_mut()
+                .for_each(|v| *v = serde_json::Value::String(REDACTED.into()));
+        }
+        return Ok(());
+    }
+    if let Some(sealed) = &rec.sealed_fields {
+        let opened = reveal.open(&format!("record {}", rec.id), sealed)?;
+        let mut fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&opened)
+                .map_err(|e| Failure::data(format!("record {}: sealed fields: {e}", rec.id)))?;
+        if let Some(clear) = rec.fields.as_object() {
+            fields.extend(clear.clone());
+        }
+        rec.fields = serde_json::Value::Object(fields);
+    }
+    Ok(())
+}
+
 pub fn records(
     store: &mut dyn Store,
     config: &Config,
     cmd: &RecordsCommand,
+    identity: Option<&Path>,
 ) -> Result<Exit, Failure> {
     let now = clock::now();
     match cmd {
@@ -202,8 +233,10 @@ pub fn records(
             status,
             since,
             limit,
+            reveal,
             output,
         } => {
+            let reveal = Reveal::new(*reveal, identity);
             let filter = RecordFilter {
                 module: name.as_deref().map(|m| module(config, m)).transpose()?,
                 status: status.clone(),
@@ -214,7 +247,10 @@ pub fn records(
                     .map_err(Failure::usage)?,
                 limit: *limit,
             };
-            let rows = store.reader().records(&filter)?;
+            let mut rows = store.reader().records(&filter)?;
+            for row in &mut rows {
+                shown_fields(row, &reveal)?;
+            }
             if output.csv {
                 print(&records_csv(&rows)?)?;
             } else if wants_json(output.json) {
@@ -235,11 +271,15 @@ pub fn records(
         RecordsCommand::Show { id, reveal, output } => {
             let r = store.reader();
             let info = resolve(&*r, id)?;
-            let Some(rec) = r.record_row(info.id)? else {
+            let Some(mut rec) = r.record_row(info.id)? else {
                 return Err(Failure::not_found(format!("no record with id {}", info.id)));
             };
+            let reveal = Reveal::new(*reveal, identity);
+            shown_fields(&mut rec, &reveal)?;
             let mut mails = r.emails_of(rec.id)?;
-            mails.iter_mut().for_each(|m| redact(m, *reveal));
+            for m in &mut mails {
+                redact(m, &reveal, &*r)?;
+            }
             let relations = r.relations_of(rec.id)?;
             if wants_json(output.json) {
                 let v = json!({
@@ -257,6 +297,11 @@ pub fn records(
                     rec.status,
                     rec.email.as_deref().unwrap_or("-")
                 );
+                if rec.confidential && !reveal.on {
+                    out.push_str(
+                        "(made from confidential mail: fields hidden; --reveal shows them)\n",
+                    );
+                }
                 if let Some(map) = rec.fields.as_object() {
                     for (k, v) in map {
                         out.push_str(&format!(

@@ -1,5 +1,9 @@
 //! Address normalisation, `own_addresses` patterns and virtual addresses
-//! (`handle+suffix@`, `handle+345@`, `handle+archive+345@`).
+//! (`handle+suffix@`, `handle+345@`, `handle+archive+345@`), and the tags
+//! that sign a per-record address (`handle+345.k7q2m9ab@`).
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// Case-folded, trimmed, without angle brackets or a `mailto:` prefix.
 pub fn normalize(address: &str) -> String {
@@ -84,15 +88,96 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 pub struct Virtual {
     pub suffix: Option<String>,
     pub record_id: Option<i64>,
+    /// The tag after the record id (`345.k7q2m9ab`), if any.
+    pub tag: Option<String>,
 }
 
-/// Which addresses count as the mailroom's own.
+/// What a per-record address's tag says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// No record secret is configured: tags are not checked.
+    Unchecked,
+    Valid,
+    Missing,
+    Wrong,
+}
+
+/// Bytes of HMAC-SHA256 kept in a tag: 40 bits, eight base32 letters. A
+/// forger must guess them per record; a mail server rejects far fewer
+/// tries than 2^40.
+const TAG_BYTES: usize = 5;
+
+/// The tag of record `id` under `secret`: a truncated HMAC-SHA256 of the
+/// id in decimal, in lower-case base32 (RFC 4648, no padding).
+pub fn record_tag(secret: &[u8], id: i64) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(id.to_string().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    base32(digest.get(..TAG_BYTES).unwrap_or_default())
+}
+
+/// Checks a tag in constant time.
+fn tag_is_valid(secret: &[u8], id: i64, tag: &str) -> bool {
+    let Some(bytes) = unbase32(tag).filter(|b| b.len() == TAG_BYTES) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(id.to_string().as_bytes());
+    mac.verify_truncated_left(&bytes).is_ok()
+}
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+fn base32(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+fn unbase32(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = BASE32.iter().position(|&b| b == c.to_ascii_lowercase())? as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Which addresses count as the mailroom's own, and how its per-record
+/// addresses are signed.
 #[derive(Debug, Clone, Default)]
 pub struct Mailroom {
     /// Local part before `+`; `None` means any local part counts.
     pub handle: Option<String>,
     /// Empty means any domain.
     pub domains: Vec<String>,
+    /// The record secret (`record_secret_file`): per-record addresses
+    /// carry a tag made with it.
+    pub secret: Option<Vec<u8>>,
+    /// An unsigned or wrongly signed per-record address falls through to
+    /// the rules.
+    pub require_signed: bool,
 }
 
 impl Mailroom {
@@ -124,9 +209,14 @@ impl Mailroom {
         let mut tags = local.split('+').skip(1).filter(|t| !t.is_empty());
         let mut v = Virtual::default();
         for tag in tags.by_ref() {
-            match tag.parse::<i64>() {
-                Ok(id) if id > 0 && tag.bytes().all(|b| b.is_ascii_digit()) => {
-                    v.record_id = Some(id);
+            let (id, signed) = match tag.split_once('.') {
+                Some((id, signed)) => (id, Some(signed)),
+                None => (tag, None),
+            };
+            match id.parse::<i64>() {
+                Ok(n) if n > 0 && id.bytes().all(|b| b.is_ascii_digit()) => {
+                    v.record_id = Some(n);
+                    v.tag = signed.map(str::to_string);
                     break;
                 }
                 _ if v.suffix.is_none() => v.suffix = Some(tag.to_string()),
@@ -135,10 +225,69 @@ impl Mailroom {
         }
         (v.suffix.is_some() || v.record_id.is_some()).then_some(v)
     }
+
+    /// What the tag of a per-record address says.
+    pub fn signature(&self, v: &Virtual) -> Signature {
+        let (Some(secret), Some(id)) = (&self.secret, v.record_id) else {
+            return Signature::Unchecked;
+        };
+        match &v.tag {
+            None => Signature::Missing,
+            Some(tag) if tag_is_valid(secret, id, tag) => Signature::Valid,
+            Some(_) => Signature::Wrong,
+        }
+    }
+
+    /// The mailbox address of record `id`: `handle+id@domain`, with its
+    /// tag when a record secret is set. `None` without a handle and a
+    /// domain to write it with.
+    pub fn address_of(&self, id: i64) -> Option<String> {
+        let handle = self.handle.as_ref()?;
+        let domain = self.domains.first()?;
+        let tag = self
+            .secret
+            .as_ref()
+            .map(|s| format!(".{}", record_tag(s, id)))
+            .unwrap_or_default();
+        Some(format!("{handle}+{id}{tag}@{domain}"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn record_tags_verify_and_nothing_else_does() {
+        use super::*;
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let tag = record_tag(secret, 345);
+        assert_eq!(tag.len(), 8);
+        assert!(tag_is_valid(secret, 345, &tag));
+        assert!(tag_is_valid(secret, 345, &tag.to_uppercase()));
+        assert!(!tag_is_valid(secret, 346, &tag), "another record");
+        assert!(!tag_is_valid(b"another secret..", 345, &tag));
+        assert!(!tag_is_valid(secret, 345, &tag[..7]), "cut short");
+        assert!(!tag_is_valid(secret, 345, "aaaaaaaa"));
+        assert!(!tag_is_valid(secret, 345, "!!"));
+        assert_eq!(unbase32(&base32(b"hello")).as_deref(), Some(&b"hello"[..]));
+        let m = Mailroom {
+            handle: Some("crm".into()),
+            domains: vec!["example.com".into()],
+            secret: Some(secret.to_vec()),
+            require_signed: true,
+        };
+        let address = m.address_of(345).expect("address");
+        assert_eq!(address, format!("crm+345.{tag}@example.com"));
+        let v = m.parse(&address).expect("virtual");
+        assert_eq!(
+            (v.record_id, m.signature(&v)),
+            (Some(345), Signature::Valid)
+        );
+        let v = m.parse("crm+archive+345@example.com").expect("virtual");
+        assert_eq!(m.signature(&v), Signature::Missing);
+        let v = m.parse("crm+345.aaaaaaaa@example.com").expect("virtual");
+        assert_eq!(m.signature(&v), Signature::Wrong);
+    }
+
     #[test]
     fn valid_addresses_are_plain_ones() {
         use super::is_valid;
@@ -187,27 +336,31 @@ mod tests {
         let m = Mailroom {
             handle: Some("crm".into()),
             domains: vec!["example.com".into()],
+            ..Mailroom::default()
         };
         let p = |a| m.parse(a);
         assert_eq!(
             p("crm+case@example.com"),
             Some(Virtual {
                 suffix: Some("case".into()),
-                record_id: None
+                record_id: None,
+                tag: None,
             })
         );
         assert_eq!(
             p("CRM+345@Example.com"),
             Some(Virtual {
                 suffix: None,
-                record_id: Some(345)
+                record_id: Some(345),
+                tag: None,
             })
         );
         assert_eq!(
             p("crm+archive+345@example.com"),
             Some(Virtual {
                 suffix: Some("archive".into()),
-                record_id: Some(345)
+                record_id: Some(345),
+                tag: None,
             })
         );
         assert_eq!(p("crm@example.com"), None);

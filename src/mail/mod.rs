@@ -11,6 +11,7 @@ pub mod classify;
 pub mod input;
 pub mod message;
 mod quirks;
+pub mod seal;
 
 use sha2::{Digest, Sha256};
 

@@ -75,8 +75,9 @@ pub(super) fn case(
     let mut related_to = None;
     if let Some(found) = find_case(plan, email, config, parties, store)? {
         let closed = !found.0.is_open();
-        if !(closed && config.cases.closed == ClosedPolicy::NewCase) {
-            follow_up(plan, config, &found.0, found.1);
+        let staff_keeps = parties.staff && !config.cases.staff_reopens;
+        if !(closed && config.cases.closed == ClosedPolicy::NewCase) || staff_keeps {
+            follow_up(plan, config, &found.0, found.1, parties.staff);
             return Ok(());
         }
         plan.thread_search.push(format!(

@@ -4,8 +4,9 @@
 
 use anyhow::Result;
 
+use crate::mail::address::{self, Signature};
+use crate::mail::classify;
 use crate::mail::message::Email;
-use crate::mail::{address, classify};
 use crate::route::actions;
 use crate::route::lookup::Lookup;
 use crate::route::parties::{Parties, facts, parties};
@@ -26,13 +27,21 @@ pub struct Analysis {
     confidential: bool,
     verification: Option<VerificationInfo>,
     bounce: Option<BounceInfo>,
+    /// Where the flood limit's window starts (`limits.per_sender`), from
+    /// the `now` the message is filed at.
+    since: Option<String>,
 }
 
-/// The [`Analysis`] of one message; pure.
-pub fn analyse(email: &Email, envelope: Option<&str>, config: &Config) -> Analysis {
+/// The [`Analysis`] of one message filed at `now` (RFC 3339, as stored);
+/// pure.
+pub fn analyse(email: &Email, envelope: Option<&str>, config: &Config, now: &str) -> Analysis {
     let class = classify::classify(email);
     let parties = parties(email, envelope, config);
     Analysis {
+        since: config
+            .limits
+            .per_sender
+            .and_then(|l| crate::clock::before(now, l.per_seconds)),
         facts: facts(email, &parties, class.class.as_str()),
         parties,
         confidential: email.header("Sensitivity").is_some_and(|s| {
@@ -61,8 +70,9 @@ pub fn decide(
     envelope: Option<&str>,
     config: &Config,
     store: &dyn Lookup,
+    now: &str,
 ) -> Result<Plan> {
-    decide_analysed(email, &analyse(email, envelope, config), config, store)
+    decide_analysed(email, &analyse(email, envelope, config, now), config, store)
 }
 
 /// [`decide`] with the message's [`analyse`] already done.
@@ -82,10 +92,11 @@ pub fn explain(
     envelope: Option<&str>,
     config: &Config,
     store: &dyn Lookup,
+    now: &str,
 ) -> Result<Plan> {
     decide_with(
         email,
-        &analyse(email, envelope, config),
+        &analyse(email, envelope, config, now),
         config,
         store,
         true,
@@ -111,9 +122,25 @@ fn decide_with(
     plan.bounce = analysis.bounce.clone();
 
     // A mailbox per record: `crm+345@` files the mail to record 345,
-    // whatever the rules say.
+    // whatever the rules say. With a record secret, a tag that does not
+    // match never attaches; under `require_signed` neither does none.
     for v in &parties.virtuals {
         let Some(id) = v.record_id else { continue };
+        let refused = match config.mailroom.signature(v) {
+            Signature::Wrong => Some("its tag is wrong"),
+            Signature::Missing if config.mailroom.require_signed => {
+                Some("it is not signed and `require_signed` is set")
+            }
+            _ => None,
+        };
+        if let Some(why) = refused {
+            plan.thread_search
+                .push(format!("address: record {id} refused: {why}"));
+            plan.warnings.push(format!(
+                "the recipient address of record {id} is refused ({why}); rules apply"
+            ));
+            continue;
+        }
         match store.record(id)? {
             Some(record) => {
                 plan.action = Some("archive".into());
@@ -121,7 +148,7 @@ fn decide_with(
                 plan.thread_search
                     .push(format!("address: record {id} found"));
                 if matches!(record.module.as_str(), "cases" | "opportunities") {
-                    follow_up(&mut plan, config, &record, Evidence::Address);
+                    follow_up(&mut plan, config, &record, Evidence::Address, parties.staff);
                 } else {
                     plan.link(Target::Existing(id), Op::Linked);
                 }
@@ -185,7 +212,47 @@ fn decide_with(
         | Action::CreateOrganization
         | Action::CreateRecord => actions::record(&mut plan, email, rule, parties, store)?,
     }
+    flood_limit(&mut plan, config, parties, analysis.since.as_deref(), store)?;
     Ok(plan)
+}
+
+/// `limits.per_sender`: a sender whose mail created that many records in
+/// the window creates no more; the mail is still stored and linked to
+/// what it follows up. Our own addresses are exempt.
+fn flood_limit(
+    plan: &mut Plan,
+    config: &Config,
+    parties: &Parties,
+    since: Option<&str>,
+    store: &dyn Lookup,
+) -> Result<()> {
+    let (Some(limit), Some(since), Some(sender)) =
+        (config.limits.per_sender, since, parties.sender.as_deref())
+    else {
+        return Ok(());
+    };
+    if plan.creates.is_empty() || parties.staff {
+        return Ok(());
+    }
+    let made = store.created_by_sender(sender, since)?;
+    if made + plan.creates.len() as u64 <= limit.records {
+        return Ok(());
+    }
+    let why = format!(
+        "rate limited: {sender} created {made} record(s) since {since} (limits.per_sender allows {})",
+        limit.records
+    );
+    plan.creates.clear();
+    plan.links
+        .retain(|l| matches!(l.target, Target::Existing(_)));
+    plan.relations
+        .retain(|r| matches!((r.from, r.to), (Target::Existing(_), Target::Existing(_))));
+    if plan.links.is_empty() {
+        plan.skip(why);
+    } else {
+        plan.reason = Some(why);
+    }
+    Ok(())
 }
 
 /// Links a bounce to every record whose primary email is the failed
@@ -254,6 +321,8 @@ mod tests {
         records: Vec<RecordInfo>,
         threads: Vec<(String, i64)>,
         relations: Vec<(i64, i64, String)>,
+        /// What `created_by_sender` answers.
+        created: u64,
     }
 
     impl Fake {
@@ -309,6 +378,9 @@ mod tests {
         fn by_field(&self, _: &str, _: &str, _: &str) -> Result<Vec<RecordInfo>> {
             Ok(Vec::new())
         }
+        fn created_by_sender(&self, _: &str, _: &str) -> Result<u64> {
+            Ok(self.created)
+        }
         fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>> {
             Ok(self
                 .relations
@@ -336,6 +408,8 @@ mod tests {
         crate::mail::message::parse(raw.as_bytes()).expect("parses")
     }
 
+    const NOW: &str = "2026-11-27T10:00:00Z";
+
     const HANDLE: &str = "mailroom:\n  handle: crm\n  own_addresses: [\"*@example.com\"]\n";
 
     #[test]
@@ -353,13 +427,25 @@ mod tests {
     }
 
     #[test]
-    fn the_envelope_comes_before_the_headers() {
+    fn only_the_envelope_names_virtual_addresses() {
         let c = config(HANDLE);
-        let e =
-            mail("From: a@b.example\nTo: crm+lead@example.com\nDelivered-To: crm+case@example.com");
+        let e = mail(
+            "From: a@b.example\nTo: crm+lead@example.com\nDelivered-To: crm+case@example.com\nDelivered-To: crm+7@example.com",
+        );
+        // The MTA's envelope recipient: nothing in the headers counts.
         let f = facts(&e, &parties(&e, Some("crm+deal@example.com"), &c), "human");
-        assert_eq!(f.suffix, vec!["deal", "case", "lead"]);
+        assert_eq!(f.suffix, vec!["deal"]);
         assert_eq!(f.recipient[0], "crm+deal@example.com");
+        // Without it, the topmost Delivered-To (our MTA's) and no other.
+        let p = parties(&e, None, &c);
+        assert_eq!(facts(&e, &p, "human").suffix, vec!["case"]);
+        assert!(p.virtuals.iter().all(|v| v.record_id.is_none()));
+        // With neither, To and Cc.
+        let e = mail("From: a@b.example\nTo: crm+lead@example.com\nCc: crm+case@example.com");
+        assert_eq!(
+            facts(&e, &parties(&e, None, &c), "human").suffix,
+            vec!["lead", "case"]
+        );
     }
 
     #[test]
@@ -368,7 +454,7 @@ mod tests {
             "{HANDLE}actions:\n  - name: a\n    when: {{ suffix: lead }}\n    do: skip\n  - name: b\n    when: {{ suffix: case }}\n    do: archive\n  - name: c\n    do: archive\n"
         ));
         let e = mail("From: a@b.example\nTo: crm+case@example.com");
-        let plan = explain(&e, None, &c, &Fake::default()).expect("plan");
+        let plan = explain(&e, None, &c, &Fake::default(), NOW).expect("plan");
         assert_eq!(plan.rule.as_deref(), Some("b"));
         assert_eq!(
             plan.trace.iter().map(|t| t.matched).collect::<Vec<_>>(),
@@ -376,7 +462,7 @@ mod tests {
         );
         assert!(plan.trace[0].condition.is_some());
         // Filing skips the trace: only the matching rule, no conditions.
-        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        let plan = decide(&e, None, &c, &Fake::default(), NOW).expect("plan");
         assert_eq!(plan.rule.as_deref(), Some("b"));
         assert_eq!(plan.trace.len(), 1);
         assert!(plan.trace[0].condition.is_none());
@@ -387,7 +473,7 @@ mod tests {
         let c = config(&format!("{HANDLE}actions:\n  - name: drop\n    do: skip\n"));
         let store = Fake::default().with(345, "contacts", "ann@x.example", "open");
         let e = mail("From: agent@example.com\nTo: crm+345@example.com");
-        let plan = decide(&e, None, &c, &store).expect("plan");
+        let plan = decide(&e, None, &c, &store, NOW).expect("plan");
         assert_eq!(plan.rule, None);
         assert_eq!(plan.links.len(), 1);
         assert_eq!(plan.links[0].target, Target::Existing(345));
@@ -405,13 +491,13 @@ mod tests {
         let e = mail(
             "From: ann@x.example\nTo: crm@example.com\nSubject: Re: [CASE-1]\nReferences: <orig@x>",
         );
-        let plan = decide(&e, None, &c, &store).expect("plan");
+        let plan = decide(&e, None, &c, &store, NOW).expect("plan");
         assert_eq!(
             plan.thread.map(|t| (t.record_id, t.evidence)),
             Some((2, Evidence::References))
         );
         let e = mail("From: eve@evil.example\nTo: crm@example.com\nSubject: Re: [CASE-1]");
-        let plan = decide(&e, None, &c, &store).expect("plan");
+        let plan = decide(&e, None, &c, &store, NOW).expect("plan");
         assert_eq!(plan.thread, None);
         assert_eq!(plan.creates.len(), 1);
         assert!(
@@ -427,13 +513,13 @@ mod tests {
             "{HANDLE}actions:\n  - name: leads\n    do: create_lead\n"
         ));
         let e = mail("From: a@b.example\nTo: crm+lead@example.com\nAuto-Submitted: auto-replied");
-        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        let plan = decide(&e, None, &c, &Fake::default(), NOW).expect("plan");
         assert!(plan.creates.is_empty());
         assert_eq!(plan.outcome, crate::route::plan::Outcome::Skipped);
         let c = config(&format!(
             "{HANDLE}actions:\n  - name: leads\n    when: {{ class: auto_reply }}\n    do: create_lead\n"
         ));
-        let plan = decide(&e, None, &c, &Fake::default()).expect("plan");
+        let plan = decide(&e, None, &c, &Fake::default(), NOW).expect("plan");
         assert_eq!(plan.creates.len(), 1);
     }
 }

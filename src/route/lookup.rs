@@ -41,4 +41,7 @@ pub trait Lookup {
     fn by_field(&self, module: &str, field: &str, value: &str) -> Result<Vec<RecordInfo>>;
     /// Records related to `id` by a relation of `kind`, either direction.
     fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>>;
+    /// How many records mail from `sender` (normalised) received at or
+    /// after `since` created.
+    fn created_by_sender(&self, sender: &str, since: &str) -> Result<u64>;
 }

@@ -11,13 +11,16 @@ use crate::rules::config::Config;
 pub struct Parties {
     /// The recipients, normalised, in routing order (see `recipients`).
     pub recipients: Vec<String>,
-    /// Virtual addresses among the recipients, envelope first.
+    /// Virtual addresses among the trusted recipients (see
+    /// [`trusted_recipients`]).
     pub virtuals: Vec<Virtual>,
     /// The first address in From, To, Cc that is neither ours nor the
     /// mailroom's.
     pub customer: Option<String>,
     pub customer_name: Option<String>,
     pub sender: Option<String>,
+    /// The sender is one of `own_addresses`: our staff.
+    pub staff: bool,
 }
 
 /// The recipient addresses in routing order: the envelope recipient the MTA
@@ -44,9 +47,28 @@ fn envelope_count(email: &Email, envelope: Option<&str>) -> usize {
     envelope.iter().count() + email.delivered_to.len() + email.x_original_to.len()
 }
 
+/// The addresses trusted to name a virtual address (a suffix, a record's
+/// mailbox): the envelope recipient when the MTA gave one; else the
+/// topmost Delivered-To or X-Original-To, the one our own MTA added (a
+/// sender can write any number below it); else To and Cc.
+fn trusted_recipients(email: &Email, envelope: Option<&str>) -> Vec<String> {
+    let topmost = envelope
+        .or_else(|| email.delivered_to.first().map(String::as_str))
+        .or_else(|| email.x_original_to.first().map(String::as_str));
+    match topmost {
+        Some(a) => vec![address::normalize(a)],
+        None => email
+            .to
+            .iter()
+            .chain(&email.cc)
+            .map(|m| address::normalize(&m.address))
+            .collect(),
+    }
+}
+
 pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Parties {
     let recipients = recipients(email, envelope);
-    let virtuals: Vec<Virtual> = recipients
+    let virtuals: Vec<Virtual> = trusted_recipients(email, envelope)
         .iter()
         .filter_map(|a| config.mailroom.parse(a))
         .collect();
@@ -69,6 +91,7 @@ pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Partie
     };
     let is_ours = |a: &str| config.own_addresses.iter().any(|p| p.matches(a));
     let sender = email.from.first().map(|m| address::normalize(&m.address));
+    let staff = sender.as_deref().is_some_and(is_ours);
     let mut customer = None;
     let mut customer_name = None;
     for (i, m) in email
@@ -98,6 +121,7 @@ pub fn parties(email: &Email, envelope: Option<&str>, config: &Config) -> Partie
         customer,
         customer_name,
         sender,
+        staff,
     }
 }
 

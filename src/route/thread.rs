@@ -37,7 +37,16 @@ pub fn clean_subject(subject: &str) -> String {
     s.to_string()
 }
 
-pub(super) fn follow_up(plan: &mut Plan, config: &Config, record: &RecordInfo, evidence: Evidence) {
+/// Files a follow-up to `record`: linked, and a closed one reopened (as
+/// `cases.closed` says), except by our own staff (`staff`), whose replies
+/// link without reopening unless `cases.staff_reopens`.
+pub(super) fn follow_up(
+    plan: &mut Plan,
+    config: &Config,
+    record: &RecordInfo,
+    evidence: Evidence,
+    staff: bool,
+) {
     plan.thread = Some(Thread {
         record_id: record.id,
         evidence,
@@ -45,6 +54,12 @@ pub(super) fn follow_up(plan: &mut Plan, config: &Config, record: &RecordInfo, e
     let target = Target::Existing(record.id);
     if record.is_open() {
         plan.link(target, Op::Updated);
+    } else if staff && !config.cases.staff_reopens {
+        plan.link(target, Op::Linked);
+        plan.thread_search.push(format!(
+            "record {} is {} and stays so: the reply is from one of own_addresses",
+            record.id, record.status
+        ));
     } else if record.module == "cases" && config.cases.closed == ClosedPolicy::LinkOnly {
         plan.link(target, Op::Linked);
     } else {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use regex::{Regex, RegexBuilder};
 
 use crate::mail::address::{Mailroom, Pattern};
+use crate::mail::seal::Recipients;
 use crate::rules::body_rule::FieldType;
 use crate::rules::condition::{Condition, Field, Op};
 
@@ -37,12 +38,26 @@ pub struct Config {
     pub default_rules: bool,
     /// Modules declared under `modules:`, beside the built-in ones.
     pub modules: Vec<String>,
+    /// `confidential.encrypt_to`: confidential content is stored sealed
+    /// to these age recipients.
+    pub seal: Option<Recipients>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub attachment_bytes: u64,
     pub message_bytes: u64,
+    /// Records one sender's mail may create in a window; `None` for no
+    /// limit (`per_sender: none`).
+    pub per_sender: Option<PerSender>,
+}
+
+/// `limits.per_sender`: at most `records` created by one sender's mail in
+/// any `per_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerSender {
+    pub records: u64,
+    pub per_seconds: u64,
 }
 
 impl Default for Limits {
@@ -50,6 +65,13 @@ impl Default for Limits {
         Limits {
             attachment_bytes: 10 << 20,
             message_bytes: 50 << 20,
+            // A mail loop that escapes classification makes a record a
+            // minute or more; a person rarely writes twenty new cases an
+            // hour.
+            per_sender: Some(PerSender {
+                records: 20,
+                per_seconds: 3600,
+            }),
         }
     }
 }
@@ -78,6 +100,9 @@ pub struct Cases {
     /// rest of its routing, and most subjects contain neither.
     words: Vec<String>,
     pub closed: ClosedPolicy,
+    /// Whether mail from `own_addresses` reopens a closed case it follows
+    /// up (`cases.staff_reopens`); by default only the customer's does.
+    pub staff_reopens: bool,
 }
 
 impl Cases {
@@ -95,6 +120,7 @@ impl Cases {
             compiled: std::sync::OnceLock::new(),
             words: vec![core.to_ascii_lowercase(), "case".into()],
             closed: ClosedPolicy::Reopen,
+            staff_reopens: false,
         }
     }
 
@@ -275,6 +301,7 @@ impl Config {
             rules: default_rules(),
             default_rules: true,
             modules: Vec::new(),
+            seal: None,
         }
     }
 
@@ -342,6 +369,23 @@ fn default_rules() -> Vec<Rule> {
         rule("contact", &["contact"], Action::CreateContact),
         rule("organization", &["org"], Action::CreateOrganization),
     ]
+}
+
+/// Parses a duration such as `1h`, `30m`, `1d` or `90s`; a plain number is
+/// seconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&d| d > 0)
 }
 
 /// Parses a size such as `10MB`, `512 KB`, `1GiB` or `1048576`. Units are

@@ -13,11 +13,12 @@ use serde_yaml::Value;
 
 use crate::mail::address::Pattern;
 use crate::mail::classify::Class;
+use crate::mail::seal::Recipients;
 use crate::rules::body_rule::{FieldType, normalize_label, parse_field_type};
 use crate::rules::condition::{Condition, Field, Op};
 use crate::rules::config::{
     Action, BodyField, BodyRule, Cases, ClosedPolicy, Config, Limits, Lookup, OnMissing,
-    OnMultiple, REGEX_SIZE_LIMIT, Rule, parse_size,
+    OnMultiple, PerSender, REGEX_SIZE_LIMIT, Rule, parse_duration, parse_size,
 };
 use crate::rules::locate::{Seg, locate_in};
 
@@ -374,7 +375,14 @@ impl<'s> Cx<'s> {
             doc,
             &[],
             "the config",
-            &["mailroom", "limits", "cases", "modules", "actions"],
+            &[
+                "mailroom",
+                "limits",
+                "cases",
+                "modules",
+                "confidential",
+                "actions",
+            ],
         );
         let mut actions = None;
         for (k, v) in top {
@@ -384,6 +392,7 @@ impl<'s> Cx<'s> {
                 "limits" => self.limits(v, &p, &mut config.limits),
                 "cases" => self.cases(v, &p, &mut config.cases),
                 "modules" => config.modules = self.modules(v, &p),
+                "confidential" => config.seal = self.confidential(v, &p),
                 _ => actions = Some(v),
             }
         }
@@ -403,7 +412,13 @@ impl<'s> Cx<'s> {
             v,
             path,
             "`mailroom`",
-            &["handle", "domains", "own_addresses"],
+            &[
+                "handle",
+                "domains",
+                "own_addresses",
+                "record_secret_file",
+                "require_signed",
+            ],
         ) {
             let p = with(path, key(&k));
             match k.as_str() {
@@ -429,15 +444,76 @@ impl<'s> Cx<'s> {
                         .map(|d| d.trim().to_lowercase())
                         .collect()
                 }
-                _ => {
+                "own_addresses" => {
                     config.own_addresses = self
                         .strings(v, &p, "own_addresses")
                         .iter()
                         .map(|a| Pattern::new(a))
                         .collect()
                 }
+                "record_secret_file" => {
+                    if let Some(file) = self.string(v, &p, "record_secret_file") {
+                        // A relative name is beside the config file.
+                        let dir = config.path.as_deref().and_then(Path::parent);
+                        let file = match dir {
+                            Some(d) if Path::new(&file).is_relative() => d.join(&file),
+                            _ => PathBuf::from(&file),
+                        };
+                        config.mailroom.secret = self.secret(&file.display().to_string(), &p);
+                    }
+                }
+                _ => {
+                    config.mailroom.require_signed =
+                        self.bool(v, &p, "require_signed").unwrap_or(false)
+                }
             }
         }
+        if config.mailroom.require_signed && config.mailroom.secret.is_none() {
+            self.problem(
+                &with(path, key("require_signed")),
+                "`require_signed` needs `record_secret_file`",
+            );
+        }
+    }
+
+    /// The record secret: the bytes of a file only its owner should read
+    /// (`head -c 32 /dev/urandom > record.key`), at least 16 of them.
+    fn secret(&mut self, file: &str, path: &[Seg]) -> Option<Vec<u8>> {
+        match std::fs::read(file) {
+            Ok(bytes) if bytes.len() >= 16 => Some(bytes),
+            Ok(bytes) => {
+                self.problem(
+                    path,
+                    format!(
+                        "`record_secret_file` `{file}` holds {} bytes; it needs 16 or more (head -c 32 /dev/urandom > {file})",
+                        bytes.len()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    path,
+                    format!("cannot read `record_secret_file` `{file}`: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `confidential: { encrypt_to: [age1...] }`: the age recipients
+    /// confidential content is sealed to.
+    fn confidential(&mut self, v: &Value, path: &[Seg]) -> Option<Recipients> {
+        let mut out = None;
+        for (k, val) in self.map(v, path, "`confidential`", &["encrypt_to"]) {
+            let p = with(path, key(&k));
+            let keys = self.strings(val, &p, "encrypt_to");
+            match Recipients::parse(&keys) {
+                Ok(r) => out = Some(r),
+                Err(e) => self.problem(&p, e),
+            }
+        }
+        out
     }
 
     /// `modules: [tickets, projects]`: names of record modules beyond the
@@ -459,8 +535,17 @@ impl<'s> Cx<'s> {
     }
 
     fn limits(&mut self, v: &Value, path: &[Seg], limits: &mut Limits) {
-        for (k, v) in self.map(v, path, "`limits`", &["attachment_bytes", "message_bytes"]) {
+        for (k, v) in self.map(
+            v,
+            path,
+            "`limits`",
+            &["attachment_bytes", "message_bytes", "per_sender"],
+        ) {
             let p = with(path, key(&k));
+            if k == "per_sender" {
+                limits.per_sender = self.per_sender(v, &p);
+                continue;
+            }
             let size = scalar(v).as_deref().and_then(parse_size);
             match size {
                 Some(n) if n > 0 => {
@@ -478,15 +563,50 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// `per_sender: { records: 20, per: 1h }`, or `none`.
+    fn per_sender(&mut self, v: &Value, path: &[Seg]) -> Option<PerSender> {
+        if scalar(v).is_some_and(|s| s == "none") {
+            return None;
+        }
+        let mut limit = Limits::default().per_sender;
+        for (k, val) in self.map(v, path, "`per_sender`", &["records", "per"]) {
+            let p = with(path, key(&k));
+            let text = scalar(val).unwrap_or_default();
+            match (k.as_str(), limit.as_mut()) {
+                ("records", Some(l)) => match text.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => l.records = n,
+                    _ => self.problem(
+                        &p,
+                        "`records` must be a whole number above 0 (or `per_sender: none`)",
+                    ),
+                },
+                (_, Some(l)) => match parse_duration(&text) {
+                    Some(d) => l.per_seconds = d,
+                    None => {
+                        self.problem(&p, "`per` must be a duration such as `1h`, `30m` or `1d`")
+                    }
+                },
+                (_, None) => {}
+            }
+        }
+        limit
+    }
+
     fn cases(&mut self, v: &Value, path: &[Seg], cases: &mut Cases) {
         let mut prefix = cases.prefix.clone();
         let mut pattern = None;
         let mut closed = cases.closed;
+        let mut staff_reopens = cases.staff_reopens;
         for (k, v) in self.map(
             v,
             path,
             "`cases`",
-            &["number_prefix", "subject_pattern", "closed"],
+            &[
+                "number_prefix",
+                "subject_pattern",
+                "closed",
+                "staff_reopens",
+            ],
         ) {
             let p = with(path, key(&k));
             match k.as_str() {
@@ -497,6 +617,9 @@ impl<'s> Cx<'s> {
                 }
                 "subject_pattern" => {
                     pattern = self.string(v, &p, "subject_pattern").map(|s| (s, p))
+                }
+                "staff_reopens" => {
+                    staff_reopens = self.bool(v, &p, "staff_reopens").unwrap_or(false)
                 }
                 _ => match self.string(v, &p, "closed").as_deref() {
                     Some("reopen") => closed = ClosedPolicy::Reopen,
@@ -516,6 +639,7 @@ impl<'s> Cx<'s> {
         let Some((pattern, p)) = pattern else {
             let mut builtin = Cases::builtin(&prefix);
             builtin.closed = closed;
+            builtin.staff_reopens = staff_reopens;
             *cases = builtin;
             return;
         };
@@ -528,6 +652,7 @@ impl<'s> Cx<'s> {
                     );
                 }
                 c.closed = closed;
+                c.staff_reopens = staff_reopens;
                 *cases = c;
             }
             Err(e) => {

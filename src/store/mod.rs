@@ -17,9 +17,10 @@
 //!   - `id` (key); `dedupe_key` (unique): the Message-ID with angle
 //!     brackets, or `sha256:<hex>` of the raw bytes when it has none;
 //!     `message_id`; `sha256` of the raw bytes; `received_at`.
-//!   - What it says: `sender` (From, normalised), `subject`, `date` (the
-//!     Date header, RFC 3339), `envelope_recipient` (`--recipient`),
-//!     `confidential` (boolean).
+//!   - What it says: `sender` (From, normalised), `subject` (null when
+//!     sealed), `date` (the Date header, RFC 3339), `envelope_recipient`
+//!     (`--recipient`), `confidential` (boolean), `sealed` (boolean: its raw
+//!     message is stored encrypted, age format).
 //!   - What happened: `status` (processed, skipped, unparsed), `rule`,
 //!     `action`, `class`, `bounce` and `verification` (JSON, what a
 //!     delivery-status notification or a forwarding confirmation said),
@@ -36,7 +37,11 @@
 //!   across modules: `id` (key), `module`, `number` (`<prefix><n>`, unique
 //!   per module), `email` (primary email, normalised), `status` (open,
 //!   closed, or what `records update` set), `fields` (a JSON object of
-//!   text values), `created_at`, `updated_at`, `last_activity`.
+//!   text values), `created_at`, `updated_at`, `last_activity`,
+//!   `confidential` (made from confidential mail), `sealed_fields` (its
+//!   fields as JSON, encrypted, when they are kept only sealed). Ids are
+//!   never given out again, even after a delete: a deleted record's
+//!   mailbox address must not start filing to another.
 //! - `sequences`: the last number given per module: key `module`, `last`.
 //! - `email_links`: mail ↔ record, key (`email_id`, `record_id`), `op`
 //!   (created, linked, updated, reopened).
@@ -56,7 +61,9 @@
 //!
 //! # Compatibility
 //!
-//! Migrations are append-only per backend; version 1 is the schema above.
+//! Migrations are append-only per backend; version 1 was the first schema,
+//! version 2 added sealing (`sealed`, `confidential`, `sealed_fields`) and
+//! ids never reused.
 //! A database newer than this program is refused rather than misread.
 
 pub mod sqlite;
@@ -67,6 +74,7 @@ use std::path::Path;
 
 use crate::exit::{Exit, Failure};
 use crate::mail::message::Attachment;
+use crate::mail::seal::Recipients;
 use crate::route::lookup::{Lookup, RecordInfo};
 use crate::route::plan::{Applied, Op, Plan, Target};
 
@@ -221,6 +229,9 @@ pub trait Tx {
     /// Merges fields into a record; `status` and `email` are its columns.
     /// A record that does not exist is [`Kind::NotFound`].
     fn update_record(&self, id: i64, changes: &BTreeMap<String, String>, now: &str) -> Result<()>;
+    /// Marks a record as made from confidential mail; with `sealed_fields`
+    /// (its fields as JSON, sealed) the fields are kept only sealed.
+    fn set_confidential(&self, id: i64, sealed_fields: Option<&[u8]>) -> Result<()>;
     /// Sets a record's status; false when there is no such record.
     fn set_status(&self, id: i64, status: &str, now: &str) -> Result<bool>;
     /// Sets a record's field to `true` (`email_bounced`).
@@ -284,6 +295,8 @@ pub struct NewEmail<'a> {
     pub received_at: &'a str,
     pub envelope_recipient: Option<&'a str>,
     pub raw: &'a [u8],
+    /// `raw` is sealed (confidential mail encrypted at rest).
+    pub sealed: bool,
     pub filed: Filed<'a>,
 }
 
@@ -334,6 +347,13 @@ pub struct RecordRow {
     pub created_at: String,
     pub updated_at: String,
     pub last_activity: Option<String>,
+    /// Made from confidential mail: its fields are shown only with
+    /// `--reveal`.
+    pub confidential: bool,
+    /// Its fields as JSON, sealed; `fields` then holds only what was set
+    /// by hand afterwards.
+    #[serde(skip)]
+    pub sealed_fields: Option<Vec<u8>>,
 }
 
 /// A mail as listed.
@@ -356,6 +376,9 @@ pub struct EmailRow {
     /// Why it was skipped or handled other than its rule says (from its
     /// result).
     pub reason: Option<String>,
+    /// Its raw message (and so its subject, text and attachment names)
+    /// is stored sealed.
+    pub sealed: bool,
 }
 
 /// One mail as `emails show` prints it (headers and text come from its
@@ -412,13 +435,15 @@ pub struct RecordFilter {
 }
 
 /// Executes a plan for the mail `email_id` inside `tx`: creates, flags,
-/// notes, reopenings, links, relations. Returns the records in the order
-/// they were linked. Nothing is committed.
+/// notes, reopenings, links, relations. Records a confidential plan
+/// creates are marked so, and sealed to `seal` when given. Returns the
+/// records in the order they were linked. Nothing is committed.
 pub fn apply(
     tx: &dyn Tx,
     plan: &Plan,
     email_id: i64,
     prefixes: &dyn Fn(&str) -> String,
+    seal: Option<&Recipients>,
     now: &str,
 ) -> Result<Vec<Applied>> {
     let mut created = Vec::with_capacity(plan.creates.len());
@@ -430,6 +455,15 @@ pub fn apply(
             &r.fields,
             now,
         )?;
+        // Records made from confidential mail are marked, and with
+        // recipients to seal to, their fields are kept only sealed.
+        if plan.confidential {
+            let sealed = seal
+                .map(|to| to.seal(&serde_json::to_vec(&r.fields).unwrap_or_default()))
+                .transpose()
+                .map_err(|e| Error::later(format!("cannot seal a confidential record: {e}")))?;
+            tx.set_confidential(id, sealed.as_deref())?;
+        }
         created.push(id);
     }
     let resolve = |t: Target| -> Result<i64> {
@@ -486,19 +520,22 @@ pub fn apply(
 /// the content, which is not copied (it is in the raw message, and `emails
 /// attachment` decodes it from there and checks it against the SHA-256).
 /// One over `limit` bytes is listed without a SHA-256 and cannot be
-/// exported.
+/// exported. The names of a sealed mail's attachments are not stored.
 pub fn store_attachments(
     tx: &dyn Tx,
     email_id: i64,
     attachments: &[Attachment],
     limit: u64,
+    sealed: bool,
 ) -> Result<Vec<StoredAttachment>> {
     let mut out = Vec::with_capacity(attachments.len());
     for (position, a) in (1_i64..).zip(attachments) {
         let over = a.size as u64 > limit;
         let sha = (!over).then(|| crate::mail::sha256_hex(&a.content));
         let stored = StoredAttachment {
-            name: a.name.clone(),
+            // A sealed mail's attachment names are in its sealed raw
+            // message only.
+            name: if sealed { None } else { a.name.clone() },
             content_type: a.content_type.clone(),
             size: a.size,
             stored: !over,

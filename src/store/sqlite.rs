@@ -109,6 +109,29 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (from_id, to_id, kind)
     ) WITHOUT ROWID;
     CREATE INDEX record_links_to ON record_links(to_id);",
+    // 2: confidential content sealed at rest; record ids are never given
+    // out again (AUTOINCREMENT), so a deleted record's mailbox address
+    // (crm+345@) cannot start filing to a new record.
+    "ALTER TABLE emails ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE records_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        module TEXT NOT NULL,
+        number TEXT,
+        email TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        fields TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_activity TEXT,
+        confidential INTEGER NOT NULL DEFAULT 0,
+        sealed_fields BLOB
+    );
+    INSERT INTO records_v2 (id, module, number, email, status, fields, created_at, updated_at, last_activity)
+        SELECT id, module, number, email, status, fields, created_at, updated_at, last_activity FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_v2 RENAME TO records;
+    CREATE INDEX records_email_module ON records(email, module);
+    CREATE UNIQUE INDEX records_number ON records(module, number);",
 ];
 
 /// A raw message is stored in rows of at most this many bytes, so SQLite
@@ -252,10 +275,20 @@ impl Sqlite {
         ))
     }
 
+    /// Brings the schema up to date in one transaction. Foreign keys are
+    /// off while it runs, so that a migration can rebuild a table (SQLite's
+    /// way to change a column), and checked whole before the commit.
     fn migrate(&mut self) -> Result<()> {
         if self.version()? == MIGRATIONS.len() {
             return Ok(());
         }
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF;")?;
+        let migrated = self.run_migrations();
+        self.conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        migrated
+    }
+
+    fn run_migrations(&mut self) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -268,6 +301,15 @@ impl Sqlite {
             tx.execute_batch(sql)
                 .with_context(|| format!("migration {} failed", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(Error::later(format!(
+                "the migration left {broken} broken reference(s); the database is unchanged"
+            )));
         }
         tx.commit()?;
         Ok(())
@@ -361,8 +403,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_email(&self, e: &NewEmail) -> Result<i64> {
         self.exec(
             "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
-                status, rule, action, class, confidential, envelope_recipient)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                status, rule, action, class, confidential, envelope_recipient, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 e.dedupe_key,
                 e.filed.message_id,
@@ -377,6 +419,7 @@ impl Tx for SqliteTx<'_> {
                 e.filed.class,
                 e.filed.confidential,
                 e.envelope_recipient,
+                e.sealed,
             ],
         )?;
         let id = self.tx.last_insert_rowid();
@@ -499,6 +542,17 @@ impl Tx for SqliteTx<'_> {
             "UPDATE records SET fields = ?1, updated_at = ?2 WHERE id = ?3",
             params![serde_json::to_string(&fields)?, now, id],
         )?;
+        Ok(())
+    }
+
+    fn set_confidential(&self, id: i64, sealed_fields: Option<&[u8]>) -> Result<()> {
+        match sealed_fields {
+            Some(sealed) => self.exec(
+                "UPDATE records SET confidential = 1, sealed_fields = ?1, fields = '{}' WHERE id = ?2",
+                params![sealed, id],
+            )?,
+            None => self.exec("UPDATE records SET confidential = 1 WHERE id = ?1", [id])?,
+        };
         Ok(())
     }
 
@@ -629,10 +683,10 @@ fn labelled_record(r: &rusqlite::Row) -> rusqlite::Result<(String, RecordInfo)> 
 
 const RECORD_COLS: &str = "r.id, r.module, r.number, r.email, r.status";
 
-const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential, e.verification, e.date, json_extract(e.result, '$.reason')";
+const EMAIL_COLS: &str = "e.id, e.received_at, e.status, e.class, e.rule, e.action, e.sender, e.subject, e.message_id, e.confidential, e.verification, e.date, json_extract(e.result, '$.reason'), e.sealed";
 
 /// The column after [`EMAIL_COLS`].
-const AFTER_EMAIL_COLS: usize = 13;
+const AFTER_EMAIL_COLS: usize = 14;
 
 fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
     Ok(EmailRow {
@@ -651,11 +705,11 @@ fn email_row(r: &rusqlite::Row) -> rusqlite::Result<EmailRow> {
             .and_then(|v| serde_json::from_str(&v).ok()),
         date: r.get(11)?,
         reason: r.get(12)?,
+        sealed: r.get(13)?,
     })
 }
 
-const RECORD_ROW_COLS: &str =
-    "id, module, number, email, status, fields, created_at, updated_at, last_activity";
+const RECORD_ROW_COLS: &str = "id, module, number, email, status, fields, created_at, updated_at, last_activity, confidential, sealed_fields";
 
 fn record_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
     let fields: String = r.get(5)?;
@@ -669,6 +723,8 @@ fn record_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
         last_activity: r.get(8)?,
+        confidential: r.get(9)?,
+        sealed_fields: r.get(10)?,
     })
 }
 
@@ -949,6 +1005,18 @@ impl Lookup for Queries<'_> {
         )?)
     }
 
+    fn created_by_sender(&self, sender: &str, since: &str) -> anyhow::Result<u64> {
+        let n: i64 = self
+            .one(
+                "SELECT count(*) FROM email_links l JOIN emails e ON e.id = l.email_id
+                 WHERE l.op = 'created' AND e.sender = ?1 AND e.received_at >= ?2",
+                params![sender, since],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn related(&self, id: i64, kind: &str) -> anyhow::Result<Vec<RecordInfo>> {
         Ok(self.rows(
             &format!(
@@ -973,6 +1041,7 @@ mod tests {
             received_at: "t",
             envelope_recipient: None,
             raw,
+            sealed: false,
             filed: Filed {
                 message_id: Some(key),
                 status: "processed",
@@ -1051,10 +1120,18 @@ mod tests {
         // Numbering goes on from the stored sequence.
         let mut store = store;
         let tx = store.begin().expect("begin");
-        let (_, number) = tx
+        let (id, number) = tx
             .create_record("contacts", "CON-", None, &BTreeMap::new(), "t")
             .expect("record");
-        assert_eq!(number, "CON-2");
+        assert_eq!((id, number.as_str()), (2, "CON-2"));
+        // A deleted record's id is not given out again: its mailbox
+        // address must not start filing to a new record.
+        assert!(tx.delete_record(2).expect("delete"));
+        let (id, _) = tx
+            .create_record("contacts", "CON-", None, &BTreeMap::new(), "t")
+            .expect("record");
+        assert_eq!(id, 3);
+        tx.commit().expect("commit");
     }
 
     /// A raw message longer than one chunk is stored in rows of

@@ -14,6 +14,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["emails", "link"],
     &["emails", "unlink"],
     &["reprocess"],
+    &["address"],
     &["records", "list"],
     &["records", "show"],
     &["records", "add"],

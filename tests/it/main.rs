@@ -27,5 +27,6 @@ mod readme;
 mod regex_safety;
 mod reprocess;
 mod routing;
+mod security;
 mod syncs;
 mod threading;

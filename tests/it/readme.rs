@@ -365,9 +365,16 @@ fn as_config(path: &Path, body: &str) -> String {
     if first.starts_with("- ") {
         let rules: Vec<String> = lines.iter().map(|l| format!("  {l}")).collect();
         format!("actions:\n{}\n", rules.join("\n"))
-    } else if ["mailroom:", "limits:", "cases:", "actions:"]
-        .iter()
-        .any(|k| first.starts_with(k))
+    } else if [
+        "mailroom:",
+        "limits:",
+        "cases:",
+        "modules:",
+        "confidential:",
+        "actions:",
+    ]
+    .iter()
+    .any(|k| first.starts_with(k))
     {
         lines.join("\n") + "\n"
     } else {
@@ -382,6 +389,8 @@ fn as_config(path: &Path, body: &str) -> String {
 fn every_yaml_example_passes_check() {
     let env = Env::new();
     let config = env.path("example.yaml");
+    // The record secret an example names, beside the config.
+    std::fs::write(env.path("record.key"), [7u8; 32]).expect("a secret");
     let mut checked = 0;
     for (path, text) in docs() {
         for block in blocks(&text).into_iter().filter(|b| b.lang == "yaml") {

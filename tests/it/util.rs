@@ -541,6 +541,28 @@ pub mod sqlite {
             .expect("integrity_check")
     }
 
+    /// What the `sqlite3` program dumps of the database, as anyone who can
+    /// read the file would get it; empty (said NOT TESTED) without it.
+    pub fn dump(db: &Path) -> String {
+        let Ok(out) = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg(".dump")
+            .output()
+        else {
+            super::not_tested(
+                "sqlite3 .dump",
+                "sqlite3 is not installed (apt-get install sqlite3)",
+            );
+            return String::new();
+        };
+        assert!(
+            out.status.success(),
+            "sqlite3 .dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The sizes of mail `id`'s rows in `message_chunks`, by `seq`, which
     /// must run 0, 1, 2, ... with no gap.
     pub fn chunk_sizes(db: &Path, id: i64) -> Vec<usize> {

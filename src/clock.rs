@@ -23,6 +23,15 @@ fn stored(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The stored instant `secs` seconds before the stored instant `at`;
+/// `None` when `at` is not one.
+pub fn before(at: &str, secs: u64) -> Option<String> {
+    let t = at.parse::<Timestamp>().ok()?;
+    let secs = i64::try_from(secs).ok()?;
+    let earlier = t.checked_sub(jiff::SignedDuration::from_secs(secs)).ok()?;
+    Some(stored(earlier))
+}
+
 /// A `--since` / `--until` value as stored: RFC 3339 with any offset
 /// (`2026-12-02T05:49:00+01:00`), or a day (`2026-12-02`, its first
 /// second in UTC). The error says what is accepted.
@@ -63,6 +72,19 @@ mod tests {
         for bad in ["yesterday", "2026-13-01", "", "12/02/2026"] {
             assert!(instant(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn windows_end_at_the_instant_given() {
+        assert_eq!(
+            before("2026-11-27T10:00:00Z", 3600).as_deref(),
+            Some("2026-11-27T09:00:00Z")
+        );
+        assert_eq!(
+            before("2026-03-01T00:30:00Z", 86_400).as_deref(),
+            Some("2026-02-28T00:30:00Z")
+        );
+        assert_eq!(before("not a time", 60), None);
     }
 
     #[test]
