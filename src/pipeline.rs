@@ -165,6 +165,17 @@ impl Filing<'_> {
         self.apply(tx, id, parsed, plan.as_ref(), true)
     }
 
+    /// Stores the Message-IDs a mail refers to, for the replies and
+    /// follow-ups filed after it (see `route::thread`).
+    fn store_refs(&self, tx: &dyn Tx, id: i64, parsed: &Parsed) -> Result<()> {
+        let ids = parsed
+            .email
+            .as_deref()
+            .map(crate::route::thread::evidence_ids)
+            .unwrap_or_default();
+        Ok(tx.set_refs(id, &ids)?)
+    }
+
     /// The recipients a mail's content is sealed to: those of
     /// `confidential.encrypt_to`, when the plan says the mail is
     /// confidential.
@@ -207,6 +218,7 @@ impl Filing<'_> {
             tx.set_result(id, &report.to_json())?;
             return Ok(report);
         };
+        self.store_refs(tx, id, parsed)?;
         let config = self.config;
         let seal = self.seal(Some(plan));
         let applied = store::apply(tx, plan, id, &|m| config.prefix_for(m), seal, self.now)?;

@@ -13,8 +13,11 @@
 //! - `class`: `human` | `auto_reply` | `bounce` | `list`, null if unparsed.
 //! - `reason` (string|null): why a mail was skipped, handled other than its
 //!   rule says, or failed.
-//! - `thread` ({record_id, evidence}|null): the record a follow-up was
-//!   filed to and the evidence (`address`, `references`, `subject`).
+//! - `thread` ({record_id, evidence, related}|null): the record a
+//!   follow-up was filed to and the evidence (`address`, `references`,
+//!   `referenced_by`, `shared_reference`, `subject`); `related` lists other
+//!   records the mail shows to be the same conversation
+//!   ([{record_id, evidence}]), now related to it.
 //! - `records` ([{id, module, number, op}]): records created or linked;
 //!   `op` is `created`, `linked`, `updated` or `reopened`; `id` is null for
 //!   a record a dry run would create.
@@ -46,6 +49,16 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThreadJson {
+    pub record_id: i64,
+    pub evidence: Evidence,
+    /// Other records the mail shows to be the same conversation, now
+    /// related to this one.
+    pub related: Vec<RelatedJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedJson {
     pub record_id: i64,
     pub evidence: Evidence,
 }
@@ -178,6 +191,14 @@ impl Report {
             thread: plan.thread.map(|t| ThreadJson {
                 record_id: t.record_id,
                 evidence: t.evidence,
+                related: plan
+                    .joined
+                    .iter()
+                    .map(|j| RelatedJson {
+                        record_id: j.record_id,
+                        evidence: j.evidence,
+                    })
+                    .collect(),
             }),
             records,
             bounce: plan.bounce.clone(),

@@ -10,8 +10,8 @@ use crate::mail::message::Email;
 use crate::route::body_fields::{self, Found};
 use crate::route::lookup::Lookup;
 use crate::route::parties::Parties;
-use crate::route::plan::{Evidence, NewRecord, Op, Plan, Target, Thread};
-use crate::route::thread::{clean_subject, find_case, follow_up, thread_by_references};
+use crate::route::plan::{NewRecord, Op, Plan, Target, Thread};
+use crate::route::thread::{clean_subject, find_thread, follow_up};
 use crate::rules::config::{Action, ClosedPolicy, Config, Rule};
 
 /// Links the mail to every record whose primary email is the sender; if
@@ -73,7 +73,7 @@ pub(super) fn case(
     store: &dyn Lookup,
 ) -> Result<()> {
     let mut related_to = None;
-    if let Some(found) = find_case(plan, email, config, parties, store)? {
+    if let Some(found) = find_thread(plan, email, "cases", config, parties, store)? {
         let closed = !found.0.is_open();
         let staff_keeps = parties.staff && !config.cases.staff_reopens;
         if !(closed && config.cases.closed == ClosedPolicy::NewCase) || staff_keeps {
@@ -145,14 +145,18 @@ pub(super) fn opportunity(
     plan: &mut Plan,
     email: &Email,
     rule: &Rule,
+    config: &Config,
     parties: &Parties,
     store: &dyn Lookup,
 ) -> Result<()> {
-    if let Some(opp) = thread_by_references(plan, email, "opportunities", store)? {
+    let mut related_to = None;
+    if let Some((opp, evidence)) =
+        find_thread(plan, email, "opportunities", config, parties, store)?
+    {
         if opp.is_open() {
             plan.thread = Some(Thread {
                 record_id: opp.id,
-                evidence: Evidence::References,
+                evidence,
             });
             plan.link(Target::Existing(opp.id), Op::Updated);
             return Ok(());
@@ -161,10 +165,17 @@ pub(super) fn opportunity(
             "opportunity {} is {}; a new one is created",
             opp.id, opp.status
         ));
+        related_to = Some(opp.id);
+    }
+    if related_to.is_none() {
+        related_to = plan.thread.take().map(|t| t.record_id);
     }
     let Some(opp) = create_titled(plan, email, rule, parties, store, "opportunities", None)? else {
         return Ok(());
     };
+    if let Some(old) = related_to {
+        plan.relate(opp, Target::Existing(old), "related");
+    }
     link_contact(plan, opp, rule.create_contact, parties, store)
 }
 

@@ -206,7 +206,9 @@ fn decide_with(
         Action::Archive if plan.bounce.is_some() && bounced(&mut plan, store)? => {}
         Action::Archive => actions::archive(&mut plan, email, store)?,
         Action::CreateCase => actions::case(&mut plan, email, rule, config, parties, store)?,
-        Action::CreateOpportunity => actions::opportunity(&mut plan, email, rule, parties, store)?,
+        Action::CreateOpportunity => {
+            actions::opportunity(&mut plan, email, rule, config, parties, store)?
+        }
         Action::CreateLead
         | Action::CreateContact
         | Action::CreateOrganization
@@ -380,6 +382,12 @@ mod tests {
         }
         fn created_by_sender(&self, _: &str, _: &str) -> Result<u64> {
             Ok(self.created)
+        }
+        fn referenced_by(&self, _: &str, _: &str) -> Result<Option<RecordInfo>> {
+            Ok(None)
+        }
+        fn shared_reference(&self, _: &str, _: &[String]) -> Result<Option<(RecordInfo, String)>> {
+            Ok(None)
         }
         fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>> {
             Ok(self

@@ -41,6 +41,19 @@ pub trait Lookup {
     fn by_field(&self, module: &str, field: &str, value: &str) -> Result<Vec<RecordInfo>>;
     /// Records related to `id` by a relation of `kind`, either direction.
     fn related(&self, id: i64, kind: &str) -> Result<Vec<RecordInfo>>;
+    /// The newest record of `module` linked to a mail that names
+    /// `message_id` in its In-Reply-To or References: a reply filed before
+    /// the mail it answers.
+    fn referenced_by(&self, module: &str, message_id: &str) -> Result<Option<RecordInfo>>;
+    /// The newest record of `module` linked to a mail that names one of
+    /// `ids` (tried in order) in its references, where that id is the
+    /// Message-ID of no stored mail (an ancestor mailroom never saw);
+    /// with the id.
+    fn shared_reference(
+        &self,
+        module: &str,
+        ids: &[String],
+    ) -> Result<Option<(RecordInfo, String)>>;
     /// How many records mail from `sender` (normalised) received at or
     /// after `since` created.
     fn created_by_sender(&self, sender: &str, since: &str) -> Result<u64>;

@@ -74,8 +74,17 @@ pub struct Relation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
+    /// The per-record mailbox address (`crm+345@`).
     Address,
+    /// In-Reply-To or References name mail of the record.
     References,
+    /// Mail of the record names this mail in its references: a reply filed
+    /// before the mail it answers.
+    ReferencedBy,
+    /// This mail and mail of the record both name an ancestor no stored
+    /// mail is: replies to a mail mailroom never saw.
+    SharedReference,
+    /// A case number in the subject.
     Subject,
 }
 
@@ -141,6 +150,10 @@ pub struct Plan {
     pub trace: Vec<RuleTrace>,
     /// Thread evidence looked for, in order, and what each found.
     pub thread_search: Vec<String>,
+    /// Other records the mail shows to be the same conversation as
+    /// `thread` (it answers one and is answered by the other): related to
+    /// it, not merged.
+    pub joined: Vec<Thread>,
 }
 
 impl Plan {
@@ -163,6 +176,7 @@ impl Plan {
             warnings: Vec::new(),
             trace: Vec::new(),
             thread_search: Vec::new(),
+            joined: Vec::new(),
         }
     }
 

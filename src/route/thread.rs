@@ -1,6 +1,8 @@
-//! Finding the record a mail follows up: the per-record address, then
-//! In-Reply-To/References, then a case number in the subject (with the
-//! sender guard); and what a follow-up does to the record it finds.
+//! Finding the record a mail follows up, in the order of the evidence:
+//! the per-record address (in `decide`), In-Reply-To/References, reverse
+//! references (a reply filed before the mail it answers), shared
+//! references (replies to a mail never filed), a case number in the
+//! subject; and what a follow-up does to the record it finds.
 
 use anyhow::Result;
 
@@ -68,17 +70,122 @@ pub(super) fn follow_up(
     }
 }
 
-/// Thread evidence for a case, first hit wins: References/In-Reply-To,
-/// then a case number in the subject (with the sender guard).
-pub(super) fn find_case(
+/// The ids of a mail that may be thread evidence: In-Reply-To first,
+/// then References newest first, each once. Never its own Message-ID, nor
+/// an id without `@` (`<yes>`, which `git send-email --in-reply-to=yes`
+/// writes): those identify nothing.
+pub fn evidence_ids(email: &Email) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in email
+        .in_reply_to
+        .iter()
+        .chain(email.references.iter().rev())
+    {
+        let own = email.message_id.as_deref() == Some(id.as_str());
+        if !own && id.contains('@') && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+/// Whether `sender` may follow up `record` on weak evidence (a quoted
+/// number, a shared unseen ancestor): the record's own email, one of its
+/// contacts', or one of our own addresses.
+fn trusted(sender: &str, record: &RecordInfo, config: &Config, store: &dyn Lookup) -> Result<bool> {
+    if record.email.as_deref() == Some(sender)
+        || config.own_addresses.iter().any(|p| p.matches(sender))
+    {
+        return Ok(true);
+    }
+    Ok(store
+        .related(record.id, "contact")?
+        .iter()
+        .any(|c| c.email.as_deref() == Some(sender)))
+}
+
+/// Thread evidence for a case or an opportunity, first hit wins:
+/// References/In-Reply-To, reverse references, shared references, and for
+/// cases a case number in the subject. The weak ones (shared references, a
+/// number) need a trusted sender ([`trusted`]); a stranger's mail gets a
+/// new record related to the one it named (remembered in `plan.thread`).
+pub(super) fn find_thread(
     plan: &mut Plan,
     email: &Email,
+    module: &str,
     config: &Config,
     parties: &Parties,
     store: &dyn Lookup,
 ) -> Result<Option<(RecordInfo, Evidence)>> {
-    if let Some(r) = thread_by_references(plan, email, "cases", store)? {
+    let ids = evidence_ids(email);
+    let answered = match &email.message_id {
+        Some(mid) => store.referenced_by(module, mid)?,
+        None => None,
+    };
+    if let Some(r) = thread_by_references(plan, &ids, module, store)? {
+        // Answered by another record's mail too: one conversation in two
+        // records. Related, and said, not merged.
+        if let Some(other) = answered.filter(|o| o.id != r.id && o.is_open() && r.is_open()) {
+            plan.thread_search.push(format!(
+                "referenced by: mail of record {} answers this one too; records {} and {} are one conversation",
+                other.id, r.id, other.id
+            ));
+            plan.relate(
+                Target::Existing(r.id),
+                Target::Existing(other.id),
+                "related",
+            );
+            plan.joined.push(Thread {
+                record_id: other.id,
+                evidence: Evidence::ReferencedBy,
+            });
+        }
         return Ok(Some((r, Evidence::References)));
+    }
+    match (&email.message_id, answered) {
+        (Some(mid), Some(r)) => {
+            plan.thread_search.push(format!(
+                "referenced by: mail of record {} names {mid}",
+                r.id
+            ));
+            return Ok(Some((r, Evidence::ReferencedBy)));
+        }
+        (Some(mid), None) => plan
+            .thread_search
+            .push(format!("referenced by: no {module} mail names {mid}")),
+        (None, _) => plan
+            .thread_search
+            .push("referenced by: the mail has no Message-ID".into()),
+    }
+    let sender = parties.sender.as_deref().unwrap_or_default();
+    if let Some((r, id)) = store.shared_reference(module, &ids)? {
+        if trusted(sender, &r, config, store)? {
+            plan.thread_search.push(format!(
+                "shared reference: {id}, which no stored mail is, is named by mail of record {}",
+                r.id
+            ));
+            return Ok(Some((r, Evidence::SharedReference)));
+        }
+        plan.thread_search.push(format!(
+            "shared reference: {id} is named by mail of record {}, but the sender is not its contact nor one of own_addresses; a new related record is created",
+            r.id
+        ));
+        plan.thread = Some(Thread {
+            record_id: r.id,
+            evidence: Evidence::SharedReference,
+        });
+        return Ok(None);
+    }
+    plan.thread_search.push(if ids.is_empty() {
+        "shared reference: none in the message".to_string()
+    } else {
+        format!(
+            "shared reference: no {module} mail shares an unseen id among {}",
+            shown(&ids)
+        )
+    });
+    if module != "cases" {
+        return Ok(None);
     }
     let Some(n) = config.cases.number_in(&email.subject) else {
         plan.thread_search.push("subject: no case number".into());
@@ -90,16 +197,7 @@ pub(super) fn find_case(
             .push(format!("subject: {number} does not exist"));
         return Ok(None);
     };
-    let sender = parties.sender.as_deref().unwrap_or_default();
-    let mut trusted = case.email.as_deref() == Some(sender)
-        || config.own_addresses.iter().any(|p| p.matches(sender));
-    if !trusted {
-        trusted = store
-            .related(case.id, "contact")?
-            .iter()
-            .any(|c| c.email.as_deref() == Some(sender));
-    }
-    if trusted {
+    if trusted(sender, &case, config, store)? {
         plan.thread_search
             .push(format!("subject: {number} found (record {})", case.id));
         Ok(Some((case, Evidence::Subject)))
@@ -117,27 +215,41 @@ pub(super) fn find_case(
     }
 }
 
-pub(super) fn thread_by_references(
+/// The newest record of `module` linked to mail with one of `ids`.
+fn thread_by_references(
     plan: &mut Plan,
-    email: &Email,
+    ids: &[String],
     module: &str,
     store: &dyn Lookup,
 ) -> Result<Option<RecordInfo>> {
-    let mut ids: Vec<String> = email.in_reply_to.clone();
-    for r in email.references.iter().rev() {
-        if !ids.contains(r) {
-            ids.push(r.clone());
-        }
-    }
     if ids.is_empty() {
         plan.thread_search
             .push("references: none in the message".into());
         return Ok(None);
     }
-    let found = store.thread(module, &ids)?;
+    let found = store.thread(module, ids)?;
     plan.thread_search.push(match &found {
-        Some(r) => format!("references: mail of record {} found", r.id),
-        None => format!("references: no {module} mail among {} id(s)", ids.len()),
+        Some(r) => format!(
+            "references: mail of record {} found among {}",
+            r.id,
+            shown(ids)
+        ),
+        None => format!("references: no {module} mail among {}", shown(ids)),
     });
     Ok(found)
+}
+
+/// Ids as `explain` lists them: the first ten, and how many more.
+fn shown(ids: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut out = ids
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if ids.len() > SHOWN {
+        out.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    out
 }

@@ -30,6 +30,10 @@
 //!   [`sqlite::CHUNK_BYTES`]: key (`email_id`, `seq` from 0). Headers and
 //!   text are parsed again from it when shown; attachments are decoded
 //!   from it on export.
+//! - `email_refs`: key (`email_id`, `ref_id`): the Message-IDs a mail's
+//!   In-Reply-To and References name (normalised, capped, without ids
+//!   that identify nothing), so that replies filed before the mail they
+//!   answer still find it.
 //! - `attachments`: key (`email_id`, `position` from 1); `name`,
 //!   `content_type`, `size`, `sha256` of the decoded content (null when it
 //!   was over `limits.attachment_bytes`), `stored` (false then), `reason`.
@@ -63,7 +67,7 @@
 //!
 //! Migrations are append-only per backend; version 1 was the first schema,
 //! version 2 added sealing (`sealed`, `confidential`, `sealed_fields`) and
-//! ids never reused.
+//! ids never reused, version 3 `email_refs`.
 //! A database newer than this program is refused rather than misread.
 
 pub mod sqlite;
@@ -208,6 +212,9 @@ pub trait Tx {
     fn insert_email(&self, e: &NewEmail) -> Result<i64>;
     /// Overwrites what a stored mail says and what was decided for it.
     fn refile(&self, email_id: i64, filed: &Filed) -> Result<()>;
+    /// The Message-IDs a mail refers to (In-Reply-To, References), as
+    /// routing counts them.
+    fn set_refs(&self, email_id: i64, ids: &[String]) -> Result<()>;
     fn set_result(&self, email_id: i64, json: &str) -> Result<()>;
     /// What a bounce or a forwarding confirmation said, as JSON.
     fn set_notes(

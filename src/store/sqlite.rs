@@ -132,6 +132,14 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE records_v2 RENAME TO records;
     CREATE INDEX records_email_module ON records(email, module);
     CREATE UNIQUE INDEX records_number ON records(module, number);",
+    // 3: the Message-IDs each mail refers to (In-Reply-To, References), so
+    // that a mail can be found by the replies filed before it.
+    "CREATE TABLE email_refs (
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        ref_id TEXT NOT NULL,
+        PRIMARY KEY (email_id, ref_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX email_refs_ref ON email_refs(ref_id);",
 ];
 
 /// A raw message is stored in rows of at most this many bytes, so SQLite
@@ -459,6 +467,17 @@ impl Tx for SqliteTx<'_> {
                 email_id
             ],
         )?;
+        Ok(())
+    }
+
+    fn set_refs(&self, email_id: i64, ids: &[String]) -> Result<()> {
+        self.exec("DELETE FROM email_refs WHERE email_id = ?1", [email_id])?;
+        for id in ids {
+            self.exec(
+                "INSERT OR IGNORE INTO email_refs (email_id, ref_id) VALUES (?1, ?2)",
+                params![email_id, id],
+            )?;
+        }
         Ok(())
     }
 
@@ -1003,6 +1022,41 @@ impl Lookup for Queries<'_> {
             params![module, field, value],
             record_info,
         )?)
+    }
+
+    fn referenced_by(&self, module: &str, message_id: &str) -> anyhow::Result<Option<RecordInfo>> {
+        let rows = self.rows(
+            &format!(
+                "SELECT {RECORD_COLS} FROM email_refs f
+                 JOIN email_links l ON l.email_id = f.email_id
+                 JOIN records r ON r.id = l.record_id
+                 WHERE f.ref_id = ?1 AND r.module = ?2"
+            ),
+            params![message_id, module],
+            record_info,
+        )?;
+        Ok(rows.into_iter().max_by_key(|r| r.id))
+    }
+
+    fn shared_reference(
+        &self,
+        module: &str,
+        ids: &[String],
+    ) -> anyhow::Result<Option<(RecordInfo, String)>> {
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM email_refs f
+             JOIN email_links l ON l.email_id = f.email_id
+             JOIN records r ON r.id = l.record_id
+             WHERE f.ref_id = ?1 AND r.module = ?2
+               AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.message_id = ?1)"
+        );
+        for id in ids {
+            let rows = self.rows(&sql, params![id, module], record_info)?;
+            if let Some(newest) = rows.into_iter().max_by_key(|r| r.id) {
+                return Ok(Some((newest, id.clone())));
+            }
+        }
+        Ok(None)
     }
 
     fn created_by_sender(&self, sender: &str, since: &str) -> anyhow::Result<u64> {

@@ -11,6 +11,7 @@ mod check;
 mod classes;
 mod cli;
 mod concurrency;
+mod conversations;
 mod corpus;
 mod corrections;
 mod crash;
