@@ -430,6 +430,7 @@ pub fn parse(raw: &[u8]) -> Option<Email> {
     if let Some((_, p)) = hidden {
         restore_all(&mut email, p);
     }
+    replace_nul(&mut email);
     Some(email)
 }
 
@@ -495,13 +496,42 @@ fn take_attachments(
 /// Puts back every `-` hidden from the parser (quirk 1) in the text
 /// fields; attachment contents were restored as they were read.
 fn restore_all(email: &mut Email, p: u8) {
-    let fix = |s: &mut String| quirks::restore(s, p);
-    fix(&mut email.subject);
-    fix(&mut email.text);
-    email.html.iter_mut().for_each(fix);
+    each_text(email, |s| quirks::restore(s, p));
+}
+
+/// Replaces each NUL in the decoded text with U+FFFD. A NUL is never
+/// meant in mail text (it comes from UTF-16 cut at an odd byte, or a
+/// stray `=00`), and PostgreSQL's `text` cannot hold one: replacing it
+/// here makes a message read the same from either store. The raw
+/// message keeps its bytes.
+fn replace_nul(email: &mut Email) {
+    each_text(email, |s| {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\u{fffd}");
+        }
+    });
+}
+
+/// Calls `f` on every decoded text field of the message.
+fn each_text(email: &mut Email, mut f: impl FnMut(&mut String)) {
+    f(&mut email.subject);
+    f(&mut email.text);
+    email.html.iter_mut().for_each(&mut f);
+    email.message_id.iter_mut().for_each(&mut f);
+    email.date.iter_mut().for_each(&mut f);
+    f(&mut email.content_type);
     for (name, value) in &mut email.headers {
-        fix(name);
-        fix(value);
+        f(name);
+        f(value);
+    }
+    for list in [
+        &mut email.delivered_to,
+        &mut email.x_original_to,
+        &mut email.in_reply_to,
+        &mut email.references,
+        &mut email.warnings,
+    ] {
+        list.iter_mut().for_each(&mut f);
     }
     for m in email
         .from
@@ -510,11 +540,12 @@ fn restore_all(email: &mut Email, p: u8) {
         .chain(&mut email.cc)
         .chain(&mut email.reply_to)
     {
-        fix(&mut m.address);
-        m.name.iter_mut().for_each(fix);
+        f(&mut m.address);
+        m.name.iter_mut().for_each(&mut f);
     }
     for a in &mut email.attachments {
-        a.name.iter_mut().for_each(fix);
+        a.name.iter_mut().for_each(&mut f);
+        f(&mut a.content_type);
     }
 }
 
@@ -743,5 +774,14 @@ mod tests {
         assert!(parse(b"X-Only: custom\n\nbody").is_none());
         assert!(parse(b"Subject: only a header").is_some());
         assert!(parse(b"From a@b Mon Jan 1 00:00:00 2024\nSubject: hi\n\nbody").is_some());
+    }
+
+    #[test]
+    fn a_nul_in_decoded_text_becomes_a_replacement_character() {
+        let raw = b"Subject: =?utf-8?q?a=00b?=\r\nFrom: x@example.com\r\n\
+            Content-Transfer-Encoding: quoted-printable\r\n\r\nc=00d";
+        let email = parse(raw).unwrap();
+        assert_eq!(email.subject, "a\u{fffd}b");
+        assert_eq!(email.text, "c\u{fffd}d");
     }
 }
