@@ -17,7 +17,8 @@
 
 use std::io::Read;
 
-use mailroom::store::sqlite::{CHUNK_BYTES, WAL_SIZE_LIMIT};
+use mailroom::store::CHUNK_BYTES;
+use mailroom::store::sqlite::WAL_SIZE_LIMIT;
 use rusqlite::{Connection, config::DbConfig, params};
 use sha2::{Digest, Sha256};
 

@@ -116,7 +116,9 @@ fn process(binary: &Path, dir: &Path) -> anyhow::Result<Duration> {
 }
 
 fn regexes() -> anyhow::Result<()> {
-    let store = mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db"))?;
+    let store = mailroom::store::open_read_only(&mailroom::store::Location::File(
+        "/nonexistent/mailroom.db".into(),
+    ))?;
     let reader = store.reader();
     let example = std::fs::read_to_string("rules.example.yaml")?;
     let bombs = "actions:\n\

@@ -66,7 +66,8 @@ impl Pipeline<'_> {
     }
 
     /// Files one message in one transaction and returns its report. The
-    /// commit is durable when this returns `Ok`. The message is parsed
+    /// commit is durable when this returns `Ok`. A transaction that lost a
+    /// race is run again ([`store::write`]). The message is parsed
     /// before the write lock is taken, so other deliveries do not wait for
     /// the parse.
     pub fn process(&mut self, raw: &[u8]) -> Result<Report> {
@@ -76,9 +77,10 @@ impl Pipeline<'_> {
             now: &self.now,
         };
         let parsed = filing.prepare(raw);
-        let tx = self.store.begin()?;
-        let report = filing.file_in(&*tx, raw, &parsed)?;
-        tx.commit().context("cannot store the message")?;
+        // A transaction that lost a race (PostgreSQL: another server filed
+        // the same mail meanwhile) runs again and sees what won.
+        let report = store::write(self.store, |tx| filing.file_in(tx, raw, &parsed))
+            .context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
         let _ = self.store.housekeeping();

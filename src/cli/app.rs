@@ -17,7 +17,7 @@ use crate::pipeline::Pipeline;
 use crate::report::{Report, Status};
 use crate::rules::Config;
 use crate::rules::load::render;
-use crate::store::{self, Store};
+use crate::store::{self, Location, Store};
 
 /// The program: parses the command line and runs it.
 pub fn main() -> Exit {
@@ -135,6 +135,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             print(&format!("{address}\n"))?;
             Ok(Exit::Ok)
         }
+        Command::MigrateStore { from, to } => migrate_store(from, to),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "mailroom", &mut out);
@@ -210,12 +211,13 @@ pub fn config_path(cli: &Cli) -> Option<PathBuf> {
         .or_else(|| config_places().into_iter().find(|p| p.exists()))
 }
 
-/// The database: `--db` / `MAILROOM_DB`, else the XDG data path. A home
-/// that does not exist (as a mail server's pipe user often has) is never
-/// created: that is a temporary failure naming `--db`.
-pub fn db_path(cli: &Cli) -> Result<PathBuf, Failure> {
+/// The database: `--db` / `MAILROOM_DB` (a file, or a `postgres://`
+/// URL), else the XDG data path. A home that does not exist (as a mail
+/// server's pipe user often has) is never created: that is a temporary
+/// failure naming `--db`.
+pub fn db_location(cli: &Cli) -> Result<Location, Failure> {
     if let Some(db) = &cli.db {
-        return Ok(db.clone());
+        return Ok(Location::parse(db.as_os_str()));
     }
     let data = match (var("XDG_DATA_HOME"), var("HOME")) {
         (Some(data), _) => data,
@@ -232,17 +234,77 @@ pub fn db_path(cli: &Cli) -> Result<PathBuf, Failure> {
             )));
         }
     };
-    Ok(data.join("mailroom").join("mailroom.db"))
+    Ok(Location::File(data.join("mailroom").join("mailroom.db")))
+}
+
+/// `migrate-store FROM TO`: everything FROM holds, copied with its ids
+/// into TO in one transaction of TO; prints what moved as one JSON line.
+fn migrate_store(from: &Path, to: &Path) -> Result<Exit, Failure> {
+    let (from, to) = (
+        Location::parse(from.as_os_str()),
+        Location::parse(to.as_os_str()),
+    );
+    if let Location::File(path) = &from
+        && !path.exists()
+    {
+        return Err(Failure::new(
+            Exit::NoInput,
+            anyhow!("no store at `{}`", path.display()),
+        ));
+    }
+    if from.to_string() == to.to_string() {
+        return Err(Failure::usage("FROM and TO are the same store"));
+    }
+    let source = store::open_read_only(&from).map_err(|e| failure(e.into()))?;
+    if holdings(&*source.reader())? == (0, 0) {
+        // A mistyped file or schema opens as an empty store.
+        return Err(Failure::new(
+            Exit::NoInput,
+            anyhow!("`{from}` holds no mail and no records: nothing to move"),
+        ));
+    }
+    let mut target = store::open(&to).map_err(|e| failure(e.into()))?;
+    let tx = target.begin().map_err(|e| failure(e.into()))?;
+    let holds = holdings(&*tx.reader())?;
+    if holds != (0, 0) {
+        return Err(Failure::new(
+            Exit::DataErr,
+            anyhow!(
+                "`{to}` already holds {} mail and {} records: migrate-store fills only an empty store",
+                holds.0,
+                holds.1
+            ),
+        ));
+    }
+    let moved = store::copy::copy(&*source.reader(), &*tx)
+        .and_then(|moved| tx.commit().map(|()| moved))
+        .map_err(|e| {
+            failure(anyhow::Error::from(e).context(format!("cannot move `{from}` to `{to}`")))
+        })?;
+    let line =
+        serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "moved": moved });
+    print(&format!("{line}\n"))?;
+    Ok(Exit::Ok)
+}
+
+/// How many mail and records a store holds.
+fn holdings(r: &dyn store::Reader) -> Result<(usize, usize), Failure> {
+    let emails = r.email_ids().map_err(|e| failure(e.into()))?.len();
+    let records = r
+        .records(&store::RecordFilter::default())
+        .map_err(|e| failure(e.into()))?
+        .len();
+    Ok((emails, records))
 }
 
 fn open_store(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
-    store::open(&db_path(cli)?).map_err(|e| failure(e.into()))
+    store::open(&db_location(cli)?).map_err(|e| failure(e.into()))
 }
 
 /// `explain` writes nothing: an existing database is opened read-only, a
 /// missing one is replaced by an empty one in memory.
 fn open_read_only(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
-    store::open_read_only(&db_path(cli)?).map_err(|e| failure(e.into()))
+    store::open_read_only(&db_location(cli)?).map_err(|e| failure(e.into()))
 }
 
 fn process(
@@ -255,7 +317,7 @@ fn process(
     // error is the one reported.
     let config = load_config(cli)?;
     let built_in = config.path.is_none();
-    let db = db_path(cli)?;
+    let db = db_location(cli)?;
     let store = if dry_run {
         store::open_read_only(&db)
     } else {
@@ -282,7 +344,7 @@ fn process(
             } else {
                 pipeline
                     .process(&raw)
-                    .map_err(|e| failure(e.context(format!("database `{}`", db.display()))))
+                    .map_err(|e| failure(e.context(format!("database `{db}`"))))
             }
         });
         let report = match result {

@@ -16,8 +16,8 @@ pub struct Cli {
     /// Rules file (YAML); without one the built-in default actions apply.
     #[arg(long, global = true, env = "MAILROOM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database file [default: $XDG_DATA_HOME/mailroom/mailroom.db].
-    #[arg(long, global = true, env = "MAILROOM_DB", value_name = "FILE")]
+    /// Database: a SQLite file, or a postgres://user@host/dbname URL [default: $XDG_DATA_HOME/mailroom/mailroom.db].
+    #[arg(long, global = true, env = "MAILROOM_DB", value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
     /// An age identity file (age-keygen) that opens confidential mail stored sealed, for --reveal and reprocess.
     #[arg(long, global = true, env = "MAILROOM_IDENTITY", value_name = "FILE")]
@@ -135,6 +135,19 @@ pub enum Command {
         after_help = "Examples:\n  mailroom completions bash > /etc/bash_completion.d/mailroom\n  mailroom completions zsh > ~/.zfunc/_mailroom\n  mailroom completions fish > ~/.config/fish/completions/mailroom.fish"
     )]
     Completions { shell: clap_complete::Shell },
+    /// Move every record and mail, with their ids, into an empty store: SQLite to PostgreSQL or back.
+    #[command(
+        name = "migrate-store",
+        after_help = "FROM and TO are each a SQLite file or a postgres:// URL. TO is written in one\ntransaction and must hold no record and no mail; FROM is only read. Stop\ndeliveries into FROM first (park the MTA's transport, or let it defer on 75).\n\nExamples:\n  mailroom migrate-store /var/lib/mailroom/crm.db postgres://mailroom@db.example.com/crm\n  mailroom migrate-store postgres://mailroom@db.example.com/crm backup.db"
+    )]
+    MigrateStore {
+        /// The store to read: a file or a postgres:// URL.
+        #[arg(value_name = "FROM")]
+        from: PathBuf,
+        /// The empty store to fill (made when missing).
+        #[arg(value_name = "TO")]
+        to: PathBuf,
+    },
     /// Print mailroom(1), or write every page (one per subcommand, and mailroom-rules(5)) into DIR.
     #[command(
         after_help = "Examples:\n  mailroom man > mailroom.1\n  sudo mailroom man --dir /usr/local/share/man && sudo mandb -q"

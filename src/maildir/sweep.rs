@@ -557,20 +557,24 @@ impl Writer<'_> {
                 Some(p) => format!("message `{}`", scan.new_path(p).display()),
                 None => "message".to_string(),
             };
-            let tx = match self.store.begin() {
-                Ok(tx) => tx,
-                Err(e) => {
-                    out.push(Err(Failure::temp(e.context(what()).into())));
+            // Run again when it lost a race ([`crate::store::write`]);
+            // `began` tells a store that cannot even begin from one mail
+            // it refuses.
+            let mut began = false;
+            let result = crate::store::write(self.store, |tx| {
+                began = true;
+                filing.file_in(tx, raw, parsed)
+            });
+            let result = match result {
+                Ok(report) => Ok(Some(report)),
+                Err(e) if !began => {
+                    out.push(Err(Failure::temp(e.context(what()))));
                     let left = batch.len() - out.len();
                     self.summary.left += left as u64;
                     return (out, false);
                 }
+                Err(e) => Err(Failure::temp(e.context(what()))),
             };
-            let result = filing
-                .file_in(&*tx, raw, parsed)
-                .and_then(|r| Ok(tx.commit().map(|()| r)?))
-                .map(Some)
-                .map_err(|e| Failure::temp(e.context(what())));
             out.push(result);
         }
         (out, true)

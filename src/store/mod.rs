@@ -1,10 +1,11 @@
 //! Apply: the store behind a seam. Routing asks it read-only questions
 //! through [`Lookup`]; the pipeline files a message through a [`Tx`];
 //! browsing reads through a [`Reader`]. [`open`] picks the backend for a
-//! location (a path: SQLite, [`sqlite`]); nothing outside this folder
-//! names a database driver, SQL or a pragma. Store errors are classified
-//! here ([`Error`]): what may succeed later (exit 75, the MTA keeps the
-//! mail) and what never will.
+//! [`Location`] (a path: SQLite, [`sqlite`]; a `postgres://` URL:
+//! PostgreSQL, [`postgres`]); nothing outside this folder names a database
+//! driver, SQL or a pragma. Store errors are classified here ([`Error`]):
+//! what may succeed later (exit 75, the MTA keeps the mail), what lost a
+//! race and is run again at once ([`write`]), and what never will.
 //!
 //! May import `exit`, `mail`, `rules` and `route`.
 //!
@@ -27,7 +28,7 @@
 //!     `result` (the JSON result printed for it, schema 1; a redelivery
 //!     prints it again as a duplicate).
 //! - `message_chunks`: the raw message, byte for byte, in chunks of at most
-//!   [`sqlite::CHUNK_BYTES`]: key (`email_id`, `seq` from 0). Headers and
+//!   [`CHUNK_BYTES`]: key (`email_id`, `seq` from 0). Headers and
 //!   text are parsed again from it when shown; attachments are decoded
 //!   from it on export.
 //! - `email_refs`: key (`email_id`, `ref_id`): the Message-IDs a mail's
@@ -56,25 +57,44 @@
 //! Lookups the router needs fast: records by (`email`, `module`), records
 //! by (`module`, `number`), mail by `message_id`, links by `record_id`.
 //!
+//! - `mailroom_schema` (PostgreSQL only; SQLite keeps it in `PRAGMA
+//!   user_version`): the schema version, one row.
+//!
+//! Each backend writes the schema in its own dialect: SQLite's `INTEGER`
+//! and `BLOB`, PostgreSQL's `BIGINT`, `BOOLEAN` and `BYTEA`. Ids come from
+//! `AUTOINCREMENT` and identity columns: neither gives an id out twice.
+//!
 //! # Transactions
 //!
 //! Every write is one transaction that takes the write lock at its start
 //! and holds it while routing reads, so two deliveries of one sender
-//! cannot both create it. Dropped without [`Tx::commit`], a transaction is
-//! rolled back whole. A commit is durable when it returns.
+//! cannot both create it, and routing sees every mail committed before.
+//! With SQLite the lock is the database file's; with PostgreSQL it is one
+//! transaction-scoped advisory lock per database schema, taken by every
+//! host that files into it. Below the lock, the database itself refuses a
+//! second mail with one dedupe key (a unique key; the insert says
+//! `ON CONFLICT DO NOTHING` and a conflict runs the transaction again,
+//! which then finds the duplicate). Dropped without [`Tx::commit`], a
+//! transaction is rolled back whole. A commit is durable when it returns.
 //!
 //! # Compatibility
 //!
-//! Migrations are append-only per backend; version 1 was the first schema,
-//! version 2 added sealing (`sealed`, `confidential`, `sealed_fields`) and
-//! ids never reused, version 3 `email_refs`.
-//! A database newer than this program is refused rather than misread.
+//! Migrations are append-only and numbered alike in both dialects;
+//! version 1 was the first schema, version 2 added sealing (`sealed`,
+//! `confidential`, `sealed_fields`) and ids never reused, version 3
+//! `email_refs`. A database newer than this program is refused rather
+//! than misread.
 
+pub mod copy;
+mod pg_connect;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::exit::{Exit, Failure};
 use crate::mail::message::Attachment;
@@ -91,6 +111,10 @@ pub enum Kind {
     Later,
     /// What was asked for does not exist; asking again will not change it.
     NotFound,
+    /// The transaction lost a race with another one (a serialization
+    /// failure, a deadlock, a dedupe key filed meanwhile): run it again
+    /// ([`write`]). Past the retries it is [`Kind::Later`].
+    Conflict,
 }
 
 /// A store failure, classified where it happened, as one line of text.
@@ -115,6 +139,13 @@ impl Error {
         }
     }
 
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Conflict,
+            message: message.into(),
+        }
+    }
+
     /// The same failure, saying first what was being done.
     pub fn context(self, what: impl fmt::Display) -> Error {
         Error {
@@ -127,7 +158,7 @@ impl Error {
     /// does not exist.
     pub fn exit(&self) -> Exit {
         match self.kind {
-            Kind::Later => Exit::TempFail,
+            Kind::Later | Kind::Conflict => Exit::TempFail,
             Kind::NotFound => Exit::NoInput,
         }
     }
@@ -176,16 +207,107 @@ pub fn error_in(error: &anyhow::Error) -> Option<&Error> {
     error.chain().find_map(|e| e.downcast_ref::<Error>())
 }
 
+/// A raw message is stored in rows of at most this many bytes, so the
+/// database holds two copies of one chunk (512 KB), never of the whole
+/// message.
+pub const CHUNK_BYTES: usize = 256 << 10;
+
+/// Where a store lives: `--db` / `MAILROOM_DB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    File(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user@host/dbname`).
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL is PostgreSQL; anything else
+    /// is a file path.
+    pub fn parse(text: &OsStr) -> Location {
+        match text.to_str() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Location::Postgres(url.to_string())
+            }
+            _ => Location::File(PathBuf::from(text)),
+        }
+    }
+}
+
+/// The location as it may be printed: a URL's password is replaced by
+/// `***`.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redacted(url)),
+        }
+    }
+}
+
 /// Opens (creating if needed) the store at `location` and brings its
 /// schema up to date.
-pub fn open(location: &Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(sqlite::Sqlite::open(location)?))
+pub fn open(location: &Location) -> Result<Box<dyn Store>> {
+    match location {
+        Location::File(path) => Ok(Box::new(sqlite::Sqlite::open(path)?)),
+        Location::Postgres(url) => Ok(Box::new(postgres::Postgres::open(url)?)),
+    }
 }
 
 /// Opens the store at `location` without writing to it; a missing one is
 /// an empty store in memory (`explain` and `--dry-run` write nothing).
-pub fn open_read_only(location: &Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(sqlite::Sqlite::open_read_only(location)?))
+pub fn open_read_only(location: &Location) -> Result<Box<dyn Store>> {
+    match location {
+        Location::File(path) => Ok(Box::new(sqlite::Sqlite::open_read_only(path)?)),
+        Location::Postgres(url) => postgres::Postgres::open_read_only(url),
+    }
+}
+
+/// How many times [`write`] runs a transaction that lost a race.
+pub const ATTEMPTS: u32 = 6;
+
+/// Runs `work` in a write transaction and commits it. A transaction that
+/// lost a race with another ([`Kind::Conflict`]) is rolled back and run
+/// again, after a pause that doubles from 10 ms (with jitter, so that two
+/// losers do not meet again), up to [`ATTEMPTS`] times in all; then it
+/// fails as [`Kind::Later`] (exit 75). Any other failure is returned at
+/// once, with everything rolled back.
+pub fn write<T>(
+    store: &mut dyn Store,
+    mut work: impl FnMut(&dyn Tx) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut attempt = 1;
+    loop {
+        let done = store.begin().map_err(anyhow::Error::from).and_then(|tx| {
+            let value = work(&*tx)?;
+            tx.commit()?;
+            Ok(value)
+        });
+        match done {
+            Err(e) if error_in(&e).is_some_and(|s| s.kind == Kind::Conflict) => {
+                if attempt == ATTEMPTS {
+                    let last = error_in(&e).map(ToString::to_string).unwrap_or_default();
+                    return Err(Error::later(format!(
+                        "gave up after {ATTEMPTS} attempts that each lost a race with another transaction: {last}"
+                    ))
+                    .into());
+                }
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pause before attempt `attempt + 1`: 10 ms doubling, plus up to as
+/// much again at random.
+fn backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(8);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    Duration::from_millis(base + (nanos ^ u64::from(std::process::id())) % base)
 }
 
 /// One connection to a store.
@@ -200,6 +322,8 @@ pub trait Store {
     fn housekeeping(&self) -> Result<()>;
     /// Before many large transactions in a row (`maildir`'s batches).
     fn prepare_for_batches(&self) -> Result<()>;
+    /// Which backend this is, for messages: `sqlite` or `postgresql`.
+    fn backend(&self) -> &'static str;
 }
 
 /// A write transaction. Dropped without [`Tx::commit`], everything in it is
@@ -208,7 +332,10 @@ pub trait Tx {
     /// Queries that see this transaction's writes.
     fn reader(&self) -> Box<dyn Reader + '_>;
     fn commit(self: Box<Self>) -> Result<()>;
-    /// Inserts the mail row and its raw bytes; returns the mail's id.
+    /// Inserts the mail row and its raw bytes; returns the mail's id. A
+    /// mail with this dedupe key stored meanwhile (by a delivery the write
+    /// lock did not hold off) is [`Kind::Conflict`]: the database's unique
+    /// key refuses it, and the transaction run again finds the duplicate.
     fn insert_email(&self, e: &NewEmail) -> Result<i64>;
     /// Overwrites what a stored mail says and what was decided for it.
     fn refile(&self, email_id: i64, filed: &Filed) -> Result<()>;
@@ -265,6 +392,18 @@ pub trait Tx {
         attachment: &StoredAttachment,
         sha256: Option<&str>,
     ) -> Result<()>;
+
+    // What `migrate-store` writes into an empty store ([`copy`]): rows as
+    // they were, with their ids.
+
+    fn import_record(&self, record: &RecordRow) -> Result<()>;
+    fn import_sequence(&self, module: &str, last: i64) -> Result<()>;
+    /// The mail row and its raw bytes.
+    fn import_email(&self, email: &copy::EmailCopy) -> Result<()>;
+    /// A mail ↔ record link, leaving the record's last activity as it is.
+    fn import_link(&self, email_id: i64, record_id: i64, op: &str) -> Result<()>;
+    /// Ids up to these are never given out (records, mail).
+    fn reserve_ids(&self, records: i64, emails: i64) -> Result<()>;
 }
 
 /// Read queries over a store or a transaction: routing's [`Lookup`], and
@@ -289,6 +428,23 @@ pub trait Reader: Lookup {
     fn attachment(&self, email: i64, position: i64) -> Result<Option<AttachmentRef>>;
     /// A mail's raw bytes, whole.
     fn raw(&self, email: i64) -> Result<Option<Vec<u8>>>;
+
+    // What `migrate-store` reads ([`copy`]).
+
+    /// Every mail's id, oldest first.
+    fn email_ids(&self) -> Result<Vec<i64>>;
+    /// A mail, every column, with its raw bytes.
+    fn email_copy(&self, id: i64) -> Result<Option<copy::EmailCopy>>;
+    /// The last number given per module.
+    fn sequences(&self) -> Result<Vec<(String, i64)>>;
+    /// The Message-IDs a mail refers to ([`Tx::set_refs`]).
+    fn refs_of(&self, email: i64) -> Result<Vec<String>>;
+    fn attachment_copies(&self, email: i64) -> Result<Vec<copy::AttachmentCopy>>;
+    /// Every record → record link (from, to, kind).
+    fn record_links(&self) -> Result<Vec<(i64, i64, String)>>;
+    /// The highest ids given out so far: records (deleted ones count),
+    /// mail.
+    fn highest_ids(&self) -> Result<(i64, i64)>;
 }
 
 /// The statuses stored mail has (`duplicate` and `failed` are never

@@ -33,9 +33,10 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use super::copy::{AttachmentCopy, EmailCopy};
 use super::{
-    AttachmentRef, Context, EmailDetail, EmailFilter, EmailRow, Error, Filed, Moved, NewEmail,
-    Reader, RecordFilter, RecordRow, Result, Store, StoredAttachment, Tx,
+    AttachmentRef, CHUNK_BYTES, Context, EmailDetail, EmailFilter, EmailRow, Error, Filed, Moved,
+    NewEmail, Reader, RecordFilter, RecordRow, Result, Store, StoredAttachment, Tx,
 };
 use crate::route::lookup::{Lookup, RecordInfo};
 use crate::route::plan::Op;
@@ -141,11 +142,6 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX email_refs_ref ON email_refs(ref_id);",
 ];
-
-/// A raw message is stored in rows of at most this many bytes, so SQLite
-/// holds two copies of one chunk (512 KB), never of the whole message, and
-/// each page is written to the WAL once.
-pub const CHUNK_BYTES: usize = 256 << 10;
 
 /// Past this size the WAL is copied into the database and truncated
 /// ([`Store::housekeeping`]). Every process that opens the database alone
@@ -323,16 +319,21 @@ impl Sqlite {
         Ok(())
     }
 
+    /// An empty database in memory, with the schema.
+    pub fn in_memory() -> Result<Sqlite> {
+        let mut store = Sqlite {
+            conn: Connection::open_in_memory()?,
+            wal: None,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
     /// Opens an existing database without writing to it; a missing one is
     /// an empty database in memory.
     pub fn open_read_only(path: &Path) -> Result<Sqlite> {
         if !path.exists() {
-            let mut store = Sqlite {
-                conn: Connection::open_in_memory()?,
-                wal: None,
-            };
-            store.migrate()?;
-            return Ok(store);
+            return Sqlite::in_memory();
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open database `{}`", path.display()))?;
@@ -389,6 +390,10 @@ impl Store for Sqlite {
             .pragma_update(None, "cache_size", -BATCH_CACHE_KIB)
             .context("cannot set the cache size")
     }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
 }
 
 impl SqliteTx<'_> {
@@ -396,6 +401,24 @@ impl SqliteTx<'_> {
     /// messages must not parse the same SQL thousands of times.
     fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         Ok(self.tx.prepare_cached(sql)?.execute(params)?)
+    }
+
+    /// The raw message in rows of at most [`CHUNK_BYTES`], so that each
+    /// page is written to the WAL once; one (empty) row at least, so every
+    /// mail has its raw bytes.
+    fn insert_chunks(&self, id: i64, raw: &[u8]) -> Result<()> {
+        let chunks: Vec<&[u8]> = if raw.is_empty() {
+            vec![&[]]
+        } else {
+            raw.chunks(CHUNK_BYTES).collect()
+        };
+        for (seq, chunk) in (0_i64..).zip(chunks) {
+            self.exec(
+                "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
+                params![id, seq, chunk],
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -409,10 +432,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_email(&self, e: &NewEmail) -> Result<i64> {
-        self.exec(
+        let inserted = self.exec(
             "INSERT INTO emails (dedupe_key, message_id, sha256, received_at, sender, subject, date,
                 status, rule, action, class, confidential, envelope_recipient, sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (dedupe_key) DO NOTHING",
             params![
                 e.dedupe_key,
                 e.filed.message_id,
@@ -430,22 +454,14 @@ impl Tx for SqliteTx<'_> {
                 e.sealed,
             ],
         )?;
+        if inserted == 0 {
+            return Err(Error::conflict(format!(
+                "mail {} was stored by another delivery meanwhile",
+                e.dedupe_key
+            )));
+        }
         let id = self.tx.last_insert_rowid();
-        // An empty message is refused before it gets here, but one chunk
-        // is always written, so every mail has its raw bytes.
-        let mut chunks = e.raw.chunks(CHUNK_BYTES).peekable();
-        if chunks.peek().is_none() {
-            self.exec(
-                "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, 0, x'')",
-                [id],
-            )?;
-        }
-        for (seq, chunk) in (0_i64..).zip(chunks) {
-            self.exec(
-                "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, ?2, ?3)",
-                params![id, seq, chunk],
-            )?;
-        }
+        self.insert_chunks(id, e.raw)?;
         Ok(id)
     }
 
@@ -592,10 +608,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()> {
-        self.exec(
-            "INSERT OR IGNORE INTO email_links (email_id, record_id, op) VALUES (?1, ?2, ?3)",
-            params![email_id, record_id, op.as_str()],
-        )?;
+        self.import_link(email_id, record_id, op.as_str())?;
         self.exec(
             "UPDATE records SET last_activity = ?1 WHERE id = ?2",
             params![now, record_id],
@@ -675,6 +688,89 @@ impl Tx for SqliteTx<'_> {
             "INSERT INTO attachments (email_id, position, name, content_type, size, sha256, stored, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![email_id, position, a.name, a.content_type, a.size as i64, sha256, a.stored, a.reason],
+        )?;
+        Ok(())
+    }
+
+    fn import_record(&self, r: &RecordRow) -> Result<()> {
+        self.exec(
+            "INSERT INTO records (id, module, number, email, status, fields, created_at, updated_at,
+                last_activity, confidential, sealed_fields)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                r.id,
+                r.module,
+                r.number,
+                r.email,
+                r.status,
+                r.fields.to_string(),
+                r.created_at,
+                r.updated_at,
+                r.last_activity,
+                r.confidential,
+                r.sealed_fields
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn import_sequence(&self, module: &str, last: i64) -> Result<()> {
+        self.exec(
+            "INSERT INTO sequences (module, last) VALUES (?1, ?2)",
+            params![module, last],
+        )?;
+        Ok(())
+    }
+
+    fn import_email(&self, e: &EmailCopy) -> Result<()> {
+        self.exec(
+            "INSERT INTO emails (id, dedupe_key, message_id, sha256, received_at, sender, subject, date,
+                status, rule, action, class, confidential, envelope_recipient, bounce, verification,
+                result, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                e.id,
+                e.dedupe_key,
+                e.message_id,
+                e.sha256,
+                e.received_at,
+                e.sender,
+                e.subject,
+                e.date,
+                e.status,
+                e.rule,
+                e.action,
+                e.class,
+                e.confidential,
+                e.envelope_recipient,
+                e.bounce,
+                e.verification,
+                e.result,
+                e.sealed
+            ],
+        )?;
+        self.insert_chunks(e.id, &e.raw)
+    }
+
+    fn import_link(&self, email_id: i64, record_id: i64, op: &str) -> Result<()> {
+        self.exec(
+            "INSERT OR IGNORE INTO email_links (email_id, record_id, op) VALUES (?1, ?2, ?3)",
+            params![email_id, record_id, op],
+        )?;
+        Ok(())
+    }
+
+    /// Mail ids are the table's rowids (mail is never deleted); record ids
+    /// come from `AUTOINCREMENT`, whose counter is raised.
+    fn reserve_ids(&self, records: i64, _emails: i64) -> Result<()> {
+        self.exec(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'records'",
+            [records],
+        )?;
+        self.exec(
+            "INSERT INTO sqlite_sequence (name, seq)
+             SELECT 'records', ?1 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'records')",
+            [records],
         )?;
         Ok(())
     }
@@ -910,19 +1006,11 @@ impl Reader for Queries<'_> {
     }
 
     fn attachments(&self, email: i64) -> Result<Vec<StoredAttachment>> {
-        self.rows(
-            "SELECT name, content_type, size, stored, reason FROM attachments WHERE email_id = ?1 ORDER BY position",
-            [email],
-            |r| {
-                Ok(StoredAttachment {
-                    name: r.get(0)?,
-                    content_type: r.get(1)?,
-                    size: usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    stored: r.get(3)?,
-                    reason: r.get(4)?,
-                })
-            },
-        )
+        Ok(self
+            .attachment_copies(email)?
+            .into_iter()
+            .map(|a| a.attachment)
+            .collect())
     }
 
     fn attachment(&self, email: i64, position: i64) -> Result<Option<AttachmentRef>> {
@@ -955,6 +1043,107 @@ impl Reader for Queries<'_> {
             raw.get_or_insert_with(Vec::new).extend_from_slice(bytes);
         }
         Ok(raw)
+    }
+
+    fn email_ids(&self) -> Result<Vec<i64>> {
+        self.rows("SELECT id FROM emails ORDER BY id", [], |r| r.get(0))
+    }
+
+    fn email_copy(&self, id: i64) -> Result<Option<EmailCopy>> {
+        let email = self.one(
+            "SELECT id, dedupe_key, message_id, sha256, received_at, sender, subject, date, status,
+                rule, action, class, confidential, envelope_recipient, bounce, verification, result, sealed
+             FROM emails WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(EmailCopy {
+                    id: r.get(0)?,
+                    dedupe_key: r.get(1)?,
+                    message_id: r.get(2)?,
+                    sha256: r.get(3)?,
+                    received_at: r.get(4)?,
+                    sender: r.get(5)?,
+                    subject: r.get(6)?,
+                    date: r.get(7)?,
+                    status: r.get(8)?,
+                    rule: r.get(9)?,
+                    action: r.get(10)?,
+                    class: r.get(11)?,
+                    confidential: r.get(12)?,
+                    envelope_recipient: r.get(13)?,
+                    bounce: r.get(14)?,
+                    verification: r.get(15)?,
+                    result: r.get(16)?,
+                    sealed: r.get(17)?,
+                    raw: Vec::new(),
+                })
+            },
+        )?;
+        let Some(mut email) = email else {
+            return Ok(None);
+        };
+        email.raw = self.raw(id)?.unwrap_or_default();
+        Ok(Some(email))
+    }
+
+    fn sequences(&self) -> Result<Vec<(String, i64)>> {
+        self.rows(
+            "SELECT module, last FROM sequences ORDER BY module",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn refs_of(&self, email: i64) -> Result<Vec<String>> {
+        self.rows(
+            "SELECT ref_id FROM email_refs WHERE email_id = ?1 ORDER BY ref_id",
+            [email],
+            |r| r.get(0),
+        )
+    }
+
+    fn attachment_copies(&self, email: i64) -> Result<Vec<AttachmentCopy>> {
+        self.rows(
+            "SELECT position, name, content_type, size, stored, reason, sha256 FROM attachments
+             WHERE email_id = ?1 ORDER BY position",
+            [email],
+            |r| {
+                Ok(AttachmentCopy {
+                    position: r.get(0)?,
+                    attachment: StoredAttachment {
+                        name: r.get(1)?,
+                        content_type: r.get(2)?,
+                        size: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                        stored: r.get(4)?,
+                        reason: r.get(5)?,
+                    },
+                    sha256: r.get(6)?,
+                })
+            },
+        )
+    }
+
+    fn record_links(&self) -> Result<Vec<(i64, i64, String)>> {
+        self.rows(
+            "SELECT from_id, to_id, kind FROM record_links ORDER BY from_id, to_id, kind",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    fn highest_ids(&self) -> Result<(i64, i64)> {
+        let records = self
+            .one(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0),
+                            coalesce((SELECT max(id) FROM records), 0))",
+                [],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0);
+        let emails = self
+            .one("SELECT coalesce(max(id), 0) FROM emails", [], |r| r.get(0))?
+            .unwrap_or(0);
+        Ok((records, emails))
     }
 }
 

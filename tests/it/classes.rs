@@ -1,7 +1,7 @@
 //! Auto-replies, bounces, lists, attachments, confidential mail and
 //! forwarding confirmations.
 
-use crate::util::{Env, fixture, sqlite};
+use crate::util::{Env, fixture};
 use mailroom::report::Status;
 
 fn example() -> Env {
@@ -384,7 +384,7 @@ fn a_large_attachment_is_exported_from_a_message_stored_in_chunks() {
     let id = r.email_id.expect("id").to_string();
     // About SQLite itself: the chunk layout.
     assert!(
-        sqlite::chunk_sizes(&env.db, r.email_id.expect("id")).len() >= 4,
+        env.chunk_sizes(r.email_id.expect("id")).len() >= 4,
         "a 1.3 MB message is more than four 256 KB chunks"
     );
     let out = env.path("scan.bin");
@@ -407,7 +407,7 @@ fn an_attachment_is_found_by_its_checksum_when_the_parts_are_renumbered() {
     let id = r.email_id.expect("id").to_string();
     let swapped = with_attachments("att-two@x", &[("b.txt", second), ("a.txt", first)]);
     // With SQL: no store API rewrites a stored mail.
-    sqlite::replace_raw(&env.db, r.email_id.expect("id"), &swapped);
+    env.replace_raw(r.email_id.expect("id"), &swapped);
     for (n, want) in [("1", first), ("2", second)] {
         let run = env.run(&["emails", "attachment", &id, n], b"");
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -426,7 +426,7 @@ fn an_attachment_that_no_longer_matches_its_checksum_is_not_exported() {
     let id = r.email_id.expect("id").to_string();
     let other = with_attachment("att-x@x", "report.pdf", b"something else entirely");
     // With SQL: no store API rewrites a stored mail.
-    sqlite::replace_raw(&env.db, r.email_id.expect("id"), &other);
+    env.replace_raw(r.email_id.expect("id"), &other);
     let out = env.path("report.pdf");
     let run = export(&env, &id, &out);
     assert_eq!(run.code, 65, "a data error: {}", run.stderr);

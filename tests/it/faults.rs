@@ -145,7 +145,7 @@ fn a_full_disk_exits_75_and_the_mail_files_once_there_is_room() {
 fn a_file_size_limit_exits_75_instead_of_a_signal() {
     // `ulimit -f` works for root too. Without ignoring SIGXFSZ the kernel
     // would kill the process at the limit (exit by signal, 153 from sh).
-    let env = Env::with_example_config();
+    let env = Env::with_example_config().on_sqlite();
     assert_files(&env.process(&message(7)));
     let before = env.snapshot();
     let raw = message_with_attachments(8, 2, 200 * 1024);
@@ -169,7 +169,7 @@ fn a_file_size_limit_exits_75_instead_of_a_signal() {
 
 #[test]
 fn a_lock_held_past_the_busy_timeout_exits_75() {
-    let env = Env::with_example_config();
+    let env = Env::with_example_config().on_sqlite();
     assert_files(&env.process(&message(9)));
     let before = env.snapshot();
     let raw = message(10);
@@ -194,7 +194,7 @@ fn a_lock_held_past_the_busy_timeout_exits_75() {
 fn a_lock_held_shorter_than_the_busy_timeout_only_delays() {
     // The default 30 s timeout: a writer holding the lock for a second is
     // waited for, not reported as "database is locked".
-    let env = Env::with_example_config();
+    let env = Env::with_example_config().on_sqlite();
     assert_files(&env.process(&message(11)));
     let db = env.db.clone();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();

@@ -26,8 +26,10 @@ fn parse_and_route(raw: &[u8]) {
                 .unwrap_or_else(|_| Config::builtin())
         };
     }
-    let mut store =
-        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let mut store = mailroom::store::open_read_only(&mailroom::store::Location::File(
+        "/nonexistent/mailroom.db".into(),
+    ))
+    .expect("store");
     CONFIG.with(|config| {
         let pipeline = Pipeline {
             config,

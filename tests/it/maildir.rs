@@ -257,14 +257,7 @@ fn one_bad_message_in_a_batch_costs_only_itself() {
     deliver(&md, "1700000020.M999P1.bad", &bad);
     let init = env.run(&["emails", "list", "--json"], b"");
     assert_eq!(init.code, 0, "{}", init.stderr);
-    // SQLite itself (no store API refuses a mail): a trigger on the file.
-    let conn = crate::util::sqlite::connect(&env.db);
-    conn.execute_batch(
-        "CREATE TRIGGER refuse BEFORE INSERT ON emails WHEN NEW.message_id = '<bad@test.example>'
-         BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
-    )
-    .expect("trigger");
-    drop(conn);
+    env.refuse_mail("<bad@test.example>");
 
     let r = maildir(&env, &md, &[]);
     assert_eq!(r.code, 75, "{}", r.stderr);

@@ -23,6 +23,7 @@ mod layers;
 mod maildir;
 mod mta;
 mod parser_defects;
+mod postgres;
 mod process;
 mod readme;
 mod regex_safety;

@@ -64,8 +64,10 @@ fn a_megabyte_subject_against_the_example_rules_completes() {
     let source =
         std::fs::read_to_string(crate::util::root().join("rules.example.yaml")).expect("read");
     let config = config(&source);
-    let store =
-        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let store = mailroom::store::open_read_only(&mailroom::store::Location::File(
+        "/nonexistent/mailroom.db".into(),
+    ))
+    .expect("store");
     let reader = store.reader();
     let subject = "Re: [CASE-".repeat(100_000) + "x";
     let body = "Company name: ".repeat(300_000);
@@ -88,8 +90,10 @@ fn backtracking_bombs_run_in_linear_time_with_the_right_answer() {
          \x20 - name: repeated dot star\n    when: { body: { regex: \"(.*a){12}z\" } }\n    do: skip\n\
          \x20 - name: fallback\n    do: archive\n",
     );
-    let store =
-        mailroom::store::open_read_only(Path::new("/nonexistent/mailroom.db")).expect("store");
+    let store = mailroom::store::open_read_only(&mailroom::store::Location::File(
+        "/nonexistent/mailroom.db".into(),
+    ))
+    .expect("store");
     let reader = store.reader();
     // "aaaa…a!" defeats a backtracking engine at a few dozen characters.
     let subject = "a".repeat(1 << 20) + "!";

@@ -64,7 +64,7 @@ fn syncs(strace: &Path, env: &Env, raw: &[u8]) -> Vec<String> {
 #[test]
 fn a_delivery_syncs_its_wal_and_a_new_wal_has_its_directory_synced() {
     let Some(strace) = strace() else { return };
-    let env = Env::with_example_config();
+    let env = Env::with_example_config().on_sqlite();
     // strace prints resolved paths.
     let dir = env
         .db

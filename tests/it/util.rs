@@ -12,18 +12,22 @@
 //! prints) or through [`Env::read`], which opens that same location with
 //! the library's store API (`mailroom::store::open_read_only`, then the
 //! `Reader` trait), and the helpers built on it ([`Env::emails`],
-//! [`Env::snapshot`]). Nothing store-neutral reads the database with SQL,
-//! so a later PostgreSQL run of the suite needs only `Env::new` to take
-//! its location from one environment variable (a fresh database on that
-//! server per test). Today the store is SQLite: a file in the test's
-//! temporary directory.
+//! [`Env::snapshot`]). Nothing store-neutral reads the database with SQL.
+//!
+//! The store is SQLite, a file in the test's temporary directory, unless
+//! `MAILROOM_TEST_STORE=postgres`: then every [`Env`] gets a fresh schema
+//! of its own on the PostgreSQL server at `MAILROOM_TEST_POSTGRES` (a URL
+//! whose role may create schemas), dropped when the test ends, and
+//! [`Env::db`] is that schema's URL. `.ci/run` runs the suite both ways.
 //!
 //! The exceptions are the tests about SQLite itself (durability, the
 //! WAL, locking, the chunk layout, `integrity_check`, foreign keys, a
 //! write lock held by a second connection, edits of the file behind
 //! mailroom's back, faults of the file's directory or disk, which point
-//! `Env::db` elsewhere): they use [`sqlite`] against the file at
-//! [`Env::db`], say so in a comment, and are SQLite's alone.
+//! `Env::db` elsewhere): they make their `Env` with [`Env::on_sqlite`],
+//! use [`sqlite`] against the file at [`Env::db`], say so in a comment,
+//! and are SQLite's alone (they run on SQLite in both runs). Tests of
+//! PostgreSQL itself take their server from [`postgres_server`].
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -49,10 +53,113 @@ const OLDEST_FIRST: EmailFilter = EmailFilter {
 pub struct Env {
     pub dir: tempfile::TempDir,
     /// Where the store lives (see the module doc): every command's
-    /// `MAILROOM_DB`, and what [`Env::read`] opens. A test about SQLite
-    /// files (a read-only directory, a small disk) may point it elsewhere.
+    /// `MAILROOM_DB`, and what [`Env::read`] opens: a file, or a
+    /// `postgres://` URL. A test about SQLite files (a read-only
+    /// directory, a small disk) may point it elsewhere.
     pub db: PathBuf,
     pub config: Option<PathBuf>,
+    /// The PostgreSQL schema the store lives in, dropped with the `Env`.
+    pub schema: Option<Schema>,
+}
+
+/// The PostgreSQL server tests may use: `MAILROOM_TEST_POSTGRES`, or
+/// `None` (said NOT TESTED, a failure under CI) when it is not set.
+pub fn postgres_server() -> Option<String> {
+    let server = std::env::var("MAILROOM_TEST_POSTGRES").ok();
+    if server.is_none() {
+        not_tested(
+            "PostgreSQL",
+            "MAILROOM_TEST_POSTGRES is not set (.ci/run starts a server and sets it)",
+        );
+    }
+    server
+}
+
+/// Whether this run of the suite files into PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("MAILROOM_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// A schema of its own on a PostgreSQL server, dropped (with everything
+/// in it) when this is dropped.
+pub struct Schema {
+    pub server: String,
+    pub name: String,
+    /// The URL that files into this schema (`search_path`).
+    pub url: String,
+}
+
+impl Schema {
+    pub fn new(server: &str) -> Schema {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("t{}_{n}", std::process::id());
+        pg_admin(server)
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .unwrap_or_else(|e| panic!("create schema {name} on {server}: {e}"));
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{sep}options=-csearch_path%3D{name}");
+        Schema {
+            server: server.to_string(),
+            name,
+            url,
+        }
+    }
+
+    /// A plain connection to the schema, for what only PostgreSQL has.
+    pub fn connect(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+    }
+
+    /// What `pg_dump` writes of the schema, as anyone with a backup would
+    /// get it, followed by each `bytea` value it wrote in hex, decoded (a
+    /// raw message is a `bytea`).
+    pub fn dump(&self) -> Vec<u8> {
+        let out = std::process::Command::new("pg_dump")
+            .arg(format!("--dbname={}", self.server))
+            .args(["--schema", &self.name])
+            .output()
+            .expect("pg_dump (apt-get install postgresql-client)");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut bytes = out.stdout.clone();
+        for value in out
+            .stdout
+            .split(|&b| b == b'\\')
+            .filter_map(|s| s.strip_prefix(b"x"))
+        {
+            let hex: Vec<u8> = value
+                .iter()
+                .copied()
+                .take_while(u8::is_ascii_hexdigit)
+                .collect();
+            for pair in hex.chunks_exact(2) {
+                let text = std::str::from_utf8(pair).expect("ascii");
+                bytes.push(u8::from_str_radix(text, 16).expect("hex"));
+            }
+        }
+        bytes
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// A connection to the server as the test role.
+pub fn pg_admin(server: &str) -> postgres::Client {
+    postgres::Client::connect(server, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to {server}: {e}"))
 }
 
 pub struct Run {
@@ -144,14 +251,146 @@ pub fn corpus_files() -> Vec<PathBuf> {
 }
 
 impl Env {
+    /// A store of the kind this run of the suite tests (see the module
+    /// doc).
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("crm.db");
+        let mut env = Env {
+            db: dir.path().join("crm.db"),
+            dir,
+            config: None,
+            schema: None,
+        };
+        if on_postgres() {
+            let server = std::env::var("MAILROOM_TEST_POSTGRES")
+                .expect("MAILROOM_TEST_STORE=postgres needs MAILROOM_TEST_POSTGRES");
+            let schema = Schema::new(&server);
+            env.db = PathBuf::from(&schema.url);
+            env.schema = Some(schema);
+        }
+        env
+    }
+
+    /// An environment filing into a fresh schema on `server`, whatever
+    /// this run of the suite tests: for the tests of PostgreSQL itself.
+    pub fn in_schema(server: &str) -> Env {
+        let mut env = Env::new().on_sqlite();
+        let schema = Schema::new(server);
+        env.db = PathBuf::from(&schema.url);
+        env.schema = Some(schema);
+        env
+    }
+
+    /// The same environment on a SQLite file, for the tests about SQLite
+    /// itself.
+    pub fn on_sqlite(mut self) -> Env {
+        self.db = self.dir.path().join("crm.db");
+        self.schema = None;
+        self
+    }
+
+    /// The sizes of mail `id`'s rows in `message_chunks`, by `seq`, which
+    /// must run 0, 1, 2, ... with no gap. The chunk layout is the same in
+    /// both stores; no store API shows it.
+    pub fn chunk_sizes(&self, id: i64) -> Vec<usize> {
+        let rows: Vec<(i64, i64)> = match &self.schema {
+            Some(schema) => schema
+                .connect()
+                .query(
+                    "SELECT seq::int8, length(raw)::int8 FROM message_chunks WHERE email_id = $1 ORDER BY seq",
+                    &[&id],
+                )
+                .expect("chunks")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+            None => {
+                let conn = sqlite::connect(&self.db);
+                let mut stmt = conn
+                    .prepare("SELECT seq, length(raw) FROM message_chunks WHERE email_id = ?1 ORDER BY seq")
+                    .expect("prepare");
+                stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .expect("chunks")
+                    .collect::<Result<_, _>>()
+                    .expect("chunk")
+            }
+        };
+        for (want, (seq, _)) in (0_i64..).zip(&rows) {
+            assert_eq!(*seq, want, "mail {id}: chunks {rows:?}");
+        }
+        rows.into_iter()
+            .map(|(_, n)| usize::try_from(n).expect("a length"))
+            .collect()
+    }
+
+    /// Replaces mail `id`'s raw message with `raw` (one chunk), as a hand
+    /// edit, or a later parser reading the bytes differently, would: with
+    /// SQL, since no store API rewrites a stored mail.
+    pub fn replace_raw(&self, id: i64, raw: &[u8]) {
+        const DELETE: &str = "DELETE FROM message_chunks WHERE email_id = $1";
+        const INSERT: &str = "INSERT INTO message_chunks (email_id, seq, raw) VALUES ($1, 0, $2)";
+        match &self.schema {
+            Some(schema) => {
+                let mut client = schema.connect();
+                let mut tx = client.transaction().expect("begin");
+                tx.execute(DELETE, &[&id]).expect("delete chunks");
+                tx.execute(INSERT, &[&id, &raw]).expect("insert chunk");
+                tx.commit().expect("commit");
+            }
+            None => {
+                let mut conn = sqlite::connect(&self.db);
+                let tx = conn.transaction().expect("begin");
+                tx.execute(DELETE, [id]).expect("delete chunks");
+                tx.execute(INSERT, rusqlite::params![id, raw])
+                    .expect("insert chunk");
+                tx.commit().expect("commit");
+            }
+        }
+    }
+
+    /// Makes the store refuse to file the mail with this Message-ID (a
+    /// trigger: no store API refuses a mail), as a full disk or a broken
+    /// row would for that one message.
+    pub fn refuse_mail(&self, message_id: &str) {
+        match &self.schema {
+            Some(schema) => schema
+                .connect()
+                .batch_execute(&format!(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN RAISE EXCEPTION 'refused by test'; END $$;
+                     CREATE TRIGGER refuse BEFORE INSERT ON emails FOR EACH ROW
+                     WHEN (NEW.message_id = '{message_id}') EXECUTE FUNCTION refuse();"
+                ))
+                .expect("trigger"),
+            None => sqlite::connect(&self.db)
+                .execute_batch(&format!(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON emails WHEN NEW.message_id = '{message_id}'
+                     BEGIN SELECT RAISE(ABORT, 'refused by test'); END;"
+                ))
+                .expect("trigger"),
+        }
+    }
+
+    /// A second working directory (another mail server: its own home and
+    /// config) filing into the same store.
+    pub fn second_host(&self) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = self.config.as_ref().map(|c| {
+            let copy = dir.path().join("rules.yaml");
+            std::fs::copy(c, &copy).expect("copy config");
+            copy
+        });
         Env {
             dir,
-            db,
-            config: None,
+            db: self.db.clone(),
+            config,
+            schema: None,
         }
+    }
+
+    /// The store's location as the library takes it.
+    pub fn location(&self) -> mailroom::store::Location {
+        mailroom::store::Location::parse(self.db.as_os_str())
     }
 
     /// An environment whose config is `yaml`.
@@ -232,7 +471,7 @@ impl Env {
     /// `f` over the store at [`Env::db`], opened read-only through the
     /// library's store API; a store not made yet reads as empty.
     pub fn read<T>(&self, f: impl FnOnce(&dyn Reader) -> T) -> T {
-        let store = mailroom::store::open_read_only(&self.db)
+        let store = mailroom::store::open_read_only(&self.location())
             .unwrap_or_else(|e| panic!("open the store at {}: {e}", self.db.display()));
         f(&*store.reader())
     }
@@ -561,41 +800,6 @@ pub mod sqlite {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The sizes of mail `id`'s rows in `message_chunks`, by `seq`, which
-    /// must run 0, 1, 2, ... with no gap.
-    pub fn chunk_sizes(db: &Path, id: i64) -> Vec<usize> {
-        let conn = connect(db);
-        let mut stmt = conn
-            .prepare("SELECT seq, length(raw) FROM message_chunks WHERE email_id = ?1 ORDER BY seq")
-            .expect("prepare");
-        let rows: Vec<(i64, i64)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("chunks")
-            .collect::<Result<_, _>>()
-            .expect("chunk");
-        for (want, (seq, _)) in (0_i64..).zip(&rows) {
-            assert_eq!(*seq, want, "mail {id}: chunks {rows:?}");
-        }
-        rows.into_iter()
-            .map(|(_, n)| usize::try_from(n).expect("a length"))
-            .collect()
-    }
-
-    /// Replaces mail `id`'s raw message with `raw` (one chunk), as a hand
-    /// edit, or a later parser reading the bytes differently, would.
-    pub fn replace_raw(db: &Path, id: i64, raw: &[u8]) {
-        let mut conn = connect(db);
-        let tx = conn.transaction().expect("begin");
-        tx.execute("DELETE FROM message_chunks WHERE email_id = ?1", [id])
-            .expect("delete chunks");
-        tx.execute(
-            "INSERT INTO message_chunks (email_id, seq, raw) VALUES (?1, 0, ?2)",
-            rusqlite::params![id, raw],
-        )
-        .expect("insert chunk");
-        tx.commit().expect("commit");
     }
 }
 
