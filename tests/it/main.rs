@@ -1,8 +1,10 @@
 //! The integration tests, one binary (each binary links SQLite again):
-//! a module per area, [`util`] for what they share. They drive the real
-//! `mailroom` executable over real messages (`fixtures/`, and the shared
-//! corpus at `../shared/corpus`).
+//! a module per area, [`util`] for what they share and [`site`] for what
+//! the tests of real mail programs share. They drive the real `mailroom`
+//! executable over real messages (`fixtures/`, and the shared corpus at
+//! `../shared/corpus`).
 
+mod site;
 mod util;
 
 mod admin;
@@ -15,7 +17,9 @@ mod conversations;
 mod corpus;
 mod corrections;
 mod crash;
+mod exim;
 mod faults;
+mod fetch;
 mod fuzz;
 mod hostile;
 mod injection;
@@ -23,6 +27,7 @@ mod layers;
 mod maildir;
 mod mta;
 mod parser_defects;
+mod postfix;
 mod postgres;
 mod process;
 mod readme;
@@ -32,3 +37,4 @@ mod routing;
 mod security;
 mod syncs;
 mod threading;
+mod units;

@@ -1,22 +1,14 @@
-//! Real mail delivery agents piping into mailroom: procmail and maildrop
-//! from Debian (installed by `.ci/run`). A missing program fails the test
-//! under CI and is reported, not silently passed, elsewhere.
+//! Real mail delivery agents piping into mailroom with the shipped recipes
+//! (`contrib/procmail/`, `contrib/maildrop/`, `contrib/sieve/`): procmail,
+//! maildrop and Dovecot's Sieve from Debian (installed by `.ci/run`). A
+//! missing program fails the test under CI and is reported, not silently
+//! passed, elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{Env, fixture, fixture_path};
-
-fn program(name: &str) -> Option<PathBuf> {
-    let found = ["/usr/bin", "/usr/local/bin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists());
-    if found.is_none() {
-        crate::util::not_tested(name, "not installed (apt-get install it; .ci/run does)");
-    }
-    found
-}
+use crate::site::{chmod, debian_program as program, recipe_at};
+use crate::util::{Env, fixture, fixture_path, root};
 
 fn maildir(root: &Path) -> PathBuf {
     for sub in ["cur", "new", "tmp"] {
@@ -33,18 +25,25 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A procmailrc that pipes to mailroom with `db`, falling back to a Maildir.
+/// The shipped recipe `path` with this test's program, the example rules
+/// and `db`.
+fn shipped(path: &str, program: Option<&Path>, db: &Path) -> String {
+    recipe_at(path, program, &root().join("rules.example.yaml"), db, &[])
+}
+
+/// The shipped procmailrc piping to mailroom with `db`, after the lines
+/// that give procmail its fallback Maildir and log.
 fn procmailrc(env: &Env, db: &Path) -> PathBuf {
     let inbox = maildir(&env.path("Mail/inbox"));
     let rc = env.path("procmailrc");
+    let program = Path::new(env!("CARGO_BIN_EXE_mailroom"));
     std::fs::write(
         &rc,
         format!(
-            "SHELL=/bin/sh\nDEFAULT={}/\nLOGFILE={}\nRCPT=$1\n:0 w\n| {} process --db {} --recipient \"$RCPT\"\n",
+            "SHELL=/bin/sh\nDEFAULT={}/\nLOGFILE={}\n{}",
             inbox.display(),
             env.path("procmail.log").display(),
-            env!("CARGO_BIN_EXE_mailroom"),
-            db.display()
+            shipped("procmail/procmailrc", Some(program), db)
         ),
     )
     .expect("rc");
@@ -132,18 +131,9 @@ fn actions(env: &Env) -> Vec<String> {
 
 fn mailfilter(env: &Env, db: &Path) -> PathBuf {
     let f = env.path("mailfilter");
-    std::fs::write(
-        &f,
-        format!(
-            "to \"| {} process --db {}\"\n",
-            env!("CARGO_BIN_EXE_mailroom"),
-            db.display()
-        ),
-    )
-    .expect("filter");
-    let mut perms = std::fs::metadata(&f).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-    std::fs::set_permissions(&f, perms).expect("chmod");
+    let program = Path::new(env!("CARGO_BIN_EXE_mailroom"));
+    std::fs::write(&f, shipped("maildrop/mailfilter", Some(program), db)).expect("filter");
+    chmod(&f, 0o600);
     f
 }
 
@@ -237,12 +227,6 @@ fn every_envelope_path_leads_to_the_suffix() {
     }
 }
 
-fn chmod(path: &Path, mode: u32) {
-    let mut perms = std::fs::metadata(path).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, mode);
-    std::fs::set_permissions(path, perms).expect("chmod");
-}
-
 /// Runs Dovecot's `sieve-test` with the extprograms plugin on `script`,
 /// executing its actions. Dovecot refuses to run mail delivery as root, so
 /// as root it runs as `nobody`.
@@ -305,12 +289,10 @@ fn sieve_pipe_files_mail_and_keeps_it_when_mailroom_fails() {
     }
     // The database file where `nobody` may write it.
     env.db = dir.join("crm.db");
-    let script = |db: &Path| {
-        format!(
-            "require [\"vnd.dovecot.pipe\"];\npipe \"mailroom\" [\"process\", \"--db\", \"{}\"];\n",
-            db.display()
-        )
-    };
+    // The example rules, where `nobody` may read them.
+    let rules = dir.join("mailroom.yaml");
+    std::fs::copy(root().join("rules.example.yaml"), &rules).expect("rules");
+    let script = |db: &Path| recipe_at("sieve/mailroom.sieve", None, &rules, db, &[]);
     let (code, log) = sieve_test(
         &dir,
         &script(&env.db),
@@ -325,7 +307,7 @@ fn sieve_pipe_files_mail_and_keeps_it_when_mailroom_fails() {
     let (_, log) = sieve_test(
         &dir,
         &script(&dir.join("db-is-a-directory")),
-        &fixture_path("support-request.eml"),
+        &fixture_path("deal-original.eml"),
     );
     assert!(log.contains("non-zero exit code 75"), "{log}");
     assert!(log.contains("implicit keep"), "{log}");
