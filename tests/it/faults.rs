@@ -47,7 +47,9 @@ fn assert_files(r: &Run) {
 
 #[test]
 fn a_read_only_database_file_exits_75_and_keeps_the_mail() {
-    let env = Env::with_example_config();
+    // SQLite itself: its file made read-only (a read-only PostgreSQL
+    // server is tests/it/postgres.rs's).
+    let env = Env::with_example_config().on_sqlite();
     assert_files(&env.process(&message(1)));
     let before = env.snapshot();
     let raw = message(2);
