@@ -23,12 +23,25 @@
 //!   URL's `connect_timeout`), and a server that stops answering
 //!   mid-query is given up on after the busy timeout (`tcp_user_timeout`),
 //!   so a dead server costs the MTA a short wait and an exit 75.
+//! - **A server that keeps the connection but never answers** (a stopped
+//!   server process, a hung proxy: their kernel still acknowledges every
+//!   packet, so no TCP timeout fires) would hold a delivery for ever.
+//!   Every exchange of a [`Conn`] is watched: past its deadline (twice the
+//!   connect timeout for connecting, the busy timeout plus the connect
+//!   timeout for a statement, which the server bounds by the busy timeout
+//!   itself) the process says so and exits 75. That is safe at any point:
+//!   the server rolls back a transaction whose connection goes, and a
+//!   commit that did happen makes the MTA's retry a duplicate.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 
+use postgres::Row;
 use postgres::config::{Host, SslMode};
+use postgres::types::{ToSql, Type};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConfig, WebPkiServerVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -181,8 +194,82 @@ pub fn busy_timeout() -> Duration {
         .map_or(Duration::from_secs(30), Duration::from_millis)
 }
 
+/// A connection whose every exchange with the server is watched (see
+/// the module doc).
+pub struct Conn {
+    client: postgres::Client,
+    /// The URL, password hidden, for the message.
+    shown: String,
+    /// How long a statement may take: the busy timeout, which the server
+    /// enforces itself, and the connect timeout more.
+    deadline: Duration,
+}
+
+impl Conn {
+    pub fn query_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> std::result::Result<Vec<Row>, postgres::Error> {
+        let client = &mut self.client;
+        watched(self.deadline, &self.shown, || {
+            client.query_typed(sql, params)
+        })
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        let client = &mut self.client;
+        watched(self.deadline, &self.shown, || client.batch_execute(sql))
+    }
+}
+
+/// The exchanges under way, by a number of their own: when each began,
+/// its deadline and the database's URL.
+static WATCHED: Mutex<BTreeMap<u64, (Instant, Duration, String)>> = Mutex::new(BTreeMap::new());
+
+/// Runs `exchange`, watched: past `deadline` the process exits 75.
+fn watched<T>(deadline: Duration, shown: &str, exchange: impl FnOnce() -> T) -> T {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static WATCHDOG: Once = Once::new();
+    WATCHDOG.call_once(|| {
+        // Without the thread (none can be made) exchanges go unwatched.
+        let _ = std::thread::Builder::new()
+            .name("db-watchdog".into())
+            .spawn(watchdog);
+    });
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let lock = || {
+        WATCHED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    lock().insert(id, (Instant::now(), deadline, shown.to_string()));
+    let value = exchange();
+    lock().remove(&id);
+    value
+}
+
+fn watchdog() {
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let watched = WATCHED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, deadline, shown)) = watched
+            .values()
+            .find(|(since, deadline, _)| since.elapsed() > *deadline)
+        {
+            eprintln!(
+                "mailroom: database `{shown}`: no answer from the server in {} s; giving up (the transaction, if any, is rolled back)",
+                deadline.as_secs()
+            );
+            std::process::exit(crate::exit::Exit::TempFail.code());
+        }
+    }
+}
+
 /// Connects to the database at `url`.
-pub fn connect(url: &str) -> Result<postgres::Client> {
+pub fn connect(url: &str) -> Result<Conn> {
     let shown = redacted(url);
     let settings = Settings::from_url(url)?;
     let mut config: postgres::Config = settings
@@ -203,24 +290,38 @@ pub fn connect(url: &str) -> Result<postgres::Client> {
     {
         config.password(password);
     }
-    let connected = if config
+    let unix = config
         .get_hosts()
         .iter()
-        .all(|h| matches!(h, Host::Unix(_)))
-    {
+        .all(|h| matches!(h, Host::Unix(_)));
+    let tls = if unix {
         // A Unix socket is local: libpq uses no TLS on one, whatever
         // `sslmode` says, and neither does mailroom.
         config.ssl_mode(SslMode::Disable);
-        config.connect(postgres::NoTls)
+        None
     } else {
-        config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
+        Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
             &settings,
         )?))
     };
-    connected.map_err(|e| {
-        let e: Error = e.into();
-        e.context(format!("cannot connect to `{shown}`"))
-    })
+    // The crate's connect timeout is each socket's; this one covers the
+    // password exchange too.
+    let connect_timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
+    let connected = watched(2 * connect_timeout, &shown, || match tls {
+        Some(tls) => config.connect(tls),
+        None => config.connect(postgres::NoTls),
+    });
+    match connected {
+        Ok(client) => Ok(Conn {
+            client,
+            shown,
+            deadline: busy_timeout() + connect_timeout,
+        }),
+        Err(e) => Err(Error::from(e).context(format!("cannot connect to `{shown}`"))),
+    }
 }
 
 /// The password file libpq would read: `passfile=`, `PGPASSFILE`, or

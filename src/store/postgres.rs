@@ -47,12 +47,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
+use postgres::Row;
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Row};
 
 use super::copy::{AttachmentCopy, EmailCopy};
-use super::pg_connect::{busy_timeout, connect};
+use super::pg_connect::{Conn, busy_timeout, connect};
 use super::{
     AttachmentRef, EmailDetail, EmailFilter, EmailRow, Error, Filed, Moved, NewEmail, Reader,
     RecordFilter, RecordRow, Result, Store, StoredAttachment, Tx,
@@ -153,7 +153,7 @@ const LOCK_CLASS: i32 = 0x6d72_6f6d;
 
 /// Starts a write transaction: the timeouts (set first, in the
 /// subquery), then the write lock.
-fn begin(client: &mut Client) -> Result<()> {
+fn begin(client: &mut Conn) -> Result<()> {
     client.batch_execute("BEGIN")?;
     let ms = busy_timeout().as_millis().to_string();
     client.query_typed(
@@ -202,14 +202,14 @@ fn describe(e: &postgres::Error) -> String {
 
 /// A connection to one PostgreSQL database.
 pub struct Postgres {
-    client: RefCell<Client>,
+    client: RefCell<Conn>,
     /// Opened for `explain` and `--dry-run`: no transaction may start.
     read_only: bool,
 }
 
 /// A write transaction: rolled back when dropped unless committed.
 pub struct PgTx<'c> {
-    client: &'c RefCell<Client>,
+    client: &'c RefCell<Conn>,
     /// A statement of this transaction failed: it must not be committed.
     failed: Cell<bool>,
     done: Cell<bool>,
@@ -217,13 +217,13 @@ pub struct PgTx<'c> {
 
 /// Read queries over a connection or a transaction.
 pub struct Queries<'c> {
-    client: &'c RefCell<Client>,
+    client: &'c RefCell<Conn>,
     /// The transaction's failure flag, when inside one.
     failed: Option<&'c Cell<bool>>,
 }
 
 /// The schema version, `None` when the database has no mailroom schema.
-fn version(client: &mut Client) -> Result<Option<usize>> {
+fn version(client: &mut Conn) -> Result<Option<usize>> {
     match client.query_typed("SELECT version FROM mailroom_schema", &[]) {
         Ok(rows) => {
             let v: i64 = match rows.first() {
@@ -247,7 +247,7 @@ fn newer(current: usize) -> Error {
 /// Applies the migrations the database lacks, in one transaction under
 /// the write lock: a second host upgrading at the same moment waits, then
 /// finds nothing left to do.
-fn migrate(client: &mut Client) -> Result<()> {
+fn migrate(client: &mut Conn) -> Result<()> {
     let migrated = (|| -> Result<()> {
         begin(client)?;
         client.batch_execute(

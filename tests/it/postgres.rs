@@ -119,6 +119,9 @@ fn two_hosts_delivering_at_once_file_each_mail_once() {
 struct Relay {
     port: u16,
     up: Arc<AtomicBool>,
+    /// Connections stay open, nothing passes: a server that stopped
+    /// answering.
+    frozen: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -127,8 +130,9 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let up = Arc::new(AtomicBool::new(true));
+        let frozen = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, open2) = (up.clone(), open.clone());
+        let (up2, frozen2, open2) = (up.clone(), frozen.clone(), open.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if !up2.load(Ordering::SeqCst) {
@@ -152,9 +156,10 @@ impl Relay {
                     // A server farther away: long enough a run to cut it
                     // in the middle.
                     let delay = std::time::Duration::from_millis(1);
+                    let frozen = frozen2.clone();
                     std::thread::spawn(move || {
                         let closing = to.try_clone();
-                        forward(from, to, delay);
+                        forward(from, to, delay, &frozen);
                         if let Ok(s) = closing {
                             let _ = s.shutdown(Shutdown::Both);
                         }
@@ -162,7 +167,12 @@ impl Relay {
                 }
             }
         });
-        Relay { port, up, open }
+        Relay {
+            port,
+            up,
+            frozen,
+            open,
+        }
     }
 
     fn cut(&self) {
@@ -172,16 +182,38 @@ impl Relay {
         }
     }
 
+    /// Thawed after a minute at the latest: a program that waits for
+    /// ever then gets its answer late and fails the test, rather than
+    /// hanging it.
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+        let frozen = self.frozen.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            frozen.store(false, Ordering::SeqCst);
+        });
+    }
+
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+        self.frozen.store(false, Ordering::SeqCst);
     }
 }
 
-/// Copies `from` into `to` until either ends, after `delay` a read.
-fn forward(mut from: impl Read, mut to: impl Write, delay: std::time::Duration) {
+/// Copies `from` into `to` until either ends, after `delay` a read, and
+/// holding what it read while `frozen`.
+fn forward(
+    mut from: impl Read,
+    mut to: impl Write,
+    delay: std::time::Duration,
+    frozen: &AtomicBool,
+) {
     let mut buf = [0u8; 16384];
     while let Ok(n) = from.read(&mut buf) {
         std::thread::sleep(delay);
+        while frozen.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         if n == 0 || to.write_all(&buf[..n]).is_err() {
             break;
         }
@@ -211,11 +243,21 @@ fn maildir(env: &Env, dir: &Path) -> Run {
     env.run(&["maildir", dir.to_str().expect("utf-8")], b"")
 }
 
+/// How a test takes the server away.
+#[derive(Clone, Copy, PartialEq)]
+enum Loss {
+    /// Every connection cut, new ones refused.
+    Cut,
+    /// Connections kept, nothing answered (a stopped server process, a
+    /// hung proxy): no TCP timeout fires, mailroom's own deadline must.
+    Silence,
+}
+
 /// The server goes away while a Maildir run files 120 messages: the run
 /// exits 75, what was filed is in `cur/` and the rest still in `new/`;
-/// with the server back, a second run files the rest, each mail once.
-#[test]
-fn the_server_gone_in_the_middle_of_a_run_keeps_the_rest_for_the_next() {
+/// a piped delivery meanwhile is deferred; with the server back, a second
+/// run files the rest, each mail once.
+fn lost_in_the_middle_of_a_run(loss: Loss) {
     let Some(server) = postgres_server() else {
         return;
     };
@@ -223,34 +265,62 @@ fn the_server_gone_in_the_middle_of_a_run_keeps_the_rest_for_the_next() {
     base.file(&fixture("support-request.eml")); // the schema exists
     let relay = Relay::to(server_port(&server));
     let mut env = base.second_host();
-    env.db = through_port(&base.db.display().to_string(), relay.port).into();
+    // Short deadlines for a silent server: 1 s to connect, 1 s busy.
+    env.db = format!(
+        "{}&connect_timeout=1",
+        through_port(&base.db.display().to_string(), relay.port)
+    )
+    .into();
+    let run = |args: &[&str], stdin: &[u8]| {
+        let mut cmd = env.command(args);
+        cmd.env("MAILROOM_BUSY_TIMEOUT_MS", "1000");
+        crate::util::run(cmd, stdin)
+    };
     let md = env.path("Maildir");
+    let md_arg = md.to_str().expect("utf-8").to_string();
     // 12 MB: three batches (a batch is at most 4 MB).
     let messages: Vec<Vec<u8>> = (0..120)
         .map(|n| crate::util::message_with_attachments(n, 1, 100_000))
         .collect();
     let names = fill_maildir(&md, &messages, messages.len());
-    let run = std::thread::scope(|s| {
-        let run = s.spawn(|| maildir(&env, &md));
-        while names_in(&md, "cur").len() < 20 && !run.is_finished() {
+    let first = std::thread::scope(|s| {
+        let first = s.spawn(|| run(&["maildir", &md_arg], b""));
+        while names_in(&md, "cur").len() < 20 && !first.is_finished() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        relay.cut();
-        run.join().expect("run")
+        match loss {
+            Loss::Cut => relay.cut(),
+            Loss::Silence => relay.freeze(),
+        }
+        first.join().expect("run")
     });
-    assert_eq!(run.code, 75, "{}", run.stderr);
+    assert_eq!(first.code, 75, "{}", first.stderr);
+    if loss == Loss::Silence {
+        assert!(
+            first.stderr.contains("no answer from the server"),
+            "{}",
+            first.stderr
+        );
+    }
     let filed = names_in(&md, "cur").len();
     assert!(filed >= 20 && filed < names.len(), "{filed} filed");
+    relay.cut(); // the silent one's held statements go too
+    relay.restore();
     assert_eq!(base.emails().len(), 1 + filed, "what is in cur/ is filed");
 
-    // Still down: a piped delivery is deferred too, and says why.
-    let piped = env.process(&message(1));
+    // Gone again: a piped delivery is deferred too, and says why.
+    match loss {
+        Loss::Cut => relay.cut(),
+        Loss::Silence => relay.freeze(),
+    }
+    let piped = run(&["process"], &message(1));
     assert_eq!(piped.code, 75, "{}", piped.stderr);
     assert_eq!(piped.stderr.lines().count(), 1, "{}", piped.stderr);
     assert!(!piped.stderr.contains(":mailroom@"), "no password shown");
 
+    relay.cut();
     relay.restore();
-    let again = maildir(&env, &md);
+    let again = run(&["maildir", &md_arg], b"");
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(names_in(&md, "new").is_empty());
     let snapshot = base.snapshot();
@@ -264,7 +334,18 @@ fn the_server_gone_in_the_middle_of_a_run_keeps_the_rest_for_the_next() {
     assert_eq!(names_in(&md, "cur").len(), names.len());
 }
 
-/// Nobody listening: 75 at once, one line naming the server.
+#[test]
+fn the_server_gone_in_the_middle_of_a_run_keeps_the_rest_for_the_next() {
+    lost_in_the_middle_of_a_run(Loss::Cut);
+}
+
+#[test]
+fn a_server_that_stops_answering_defers_instead_of_hanging() {
+    lost_in_the_middle_of_a_run(Loss::Silence);
+}
+
+/// Nobody listening: 75, one line naming the server and the refusal
+/// (a refused connection is not retried).
 #[test]
 fn a_closed_port_defers_at_once() {
     let Some(server) = postgres_server() else {
@@ -567,7 +648,8 @@ fn a_unix_socket_is_reached_without_tls() {
                 (Box::new(upstream), Box::new(client)),
             ];
             for (from, to) in pairs {
-                std::thread::spawn(move || forward(from, to, std::time::Duration::ZERO));
+                let never = AtomicBool::new(false);
+                std::thread::spawn(move || forward(from, to, std::time::Duration::ZERO, &never));
             }
         }
     });
