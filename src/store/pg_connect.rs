@@ -417,47 +417,50 @@ fn tls_config(settings: &Settings) -> Result<ClientConfig> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::later(format!("TLS: {e}")))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match (&settings.root_cert, settings.verify) {
+    let chain = match (&settings.root_cert, settings.verify) {
         (Some(file), Verify::Chain | Verify::Full) => {
             let path = if file == "system" {
                 SYSTEM_CA_BUNDLE
             } else {
                 file.as_str()
             };
+            let bad =
+                |e: &dyn std::fmt::Display| Error::later(format!("sslrootcert `{path}`: {e}"));
             let mut roots = RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::later(format!("sslrootcert `{path}`: {e}")))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| Error::later(format!("sslrootcert `{path}`: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::later(format!("sslrootcert `{path}`: {e}")))?;
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
             }
             let checked = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| Error::later(format!("sslrootcert `{path}`: {e}")))?;
-            Arc::new(Checked {
-                inner: checked,
-                hostname: settings.verify == Verify::Full,
-            })
+                .map_err(|e| bad(&e))?;
+            Some(checked)
         }
-        _ => Arc::new(Unchecked { algorithms }),
+        _ => None,
     };
+    let verifier = Arc::new(Verifier {
+        chain,
+        hostname: settings.verify == Verify::Full,
+        algorithms,
+    });
     Ok(builder
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
 }
 
-/// `verify-ca` and `verify-full`: the chain is checked against the
-/// roots; the host name only for `verify-full`.
+/// The server's certificate checked as `sslmode` says: `prefer` and
+/// `require` take any (libpq's meaning), `verify-ca` checks its chain
+/// against the roots, `verify-full` the host name too. In every mode the
+/// handshake must be signed by the key the certificate names.
 #[derive(Debug)]
-struct Checked {
-    inner: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    /// The roots' verifier, for `verify-ca` and `verify-full`.
+    chain: Option<Arc<WebPkiServerVerifier>>,
     hostname: bool,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -466,57 +469,15 @@ impl ServerCertVerifier for Checked {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.hostname => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require`: any certificate is taken (libpq's meaning),
-/// but the handshake must still be signed by the key it names.
-#[derive(Debug)]
-struct Unchecked {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
