@@ -356,10 +356,8 @@ fn a_closed_port_defers_at_once() {
         .local_addr()
         .expect("addr")
         .port(); // dropped: nothing listens there now
-    let env = Env::new().on_sqlite();
-    let mut env = env;
+    let mut env = Env::new().on_sqlite();
     env.db = through_port(&server, port).into();
-    let started = std::time::Instant::now();
     let run = env.process(&fixture("support-request.eml"));
     assert_eq!(run.code, 75, "{}", run.stderr);
     assert!(
@@ -368,8 +366,7 @@ fn a_closed_port_defers_at_once() {
         run.stderr
     );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    // Not a timing test: "at once" means no retry loop on a refusal.
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
 }
 
 /// A server (or role) that allows no writes: 75, nothing changed.
