@@ -15,7 +15,7 @@ use crate::exit::{Exit, Failure};
 use crate::mail::classify::Class;
 use crate::mail::message;
 use crate::route::plan::Op;
-use crate::store::{self, EmailFilter, EmailRow, Store};
+use crate::store::{self, EmailDetail, EmailFilter, EmailRow, Reader, Store};
 
 /// Keeps a confidential mail's subject back unless revealed; a sealed
 /// mail's subject is in its sealed raw message only, and is opened from
@@ -51,6 +51,12 @@ fn open_raw(
 }
 
 /// A message's Date (RFC 3339) as a table shows it: `2026-11-27 09:15`.
+/// Mail `id`, or the error that names it.
+fn stored_mail(r: &dyn Reader, id: i64) -> Result<EmailDetail, Failure> {
+    r.email(id)?
+        .ok_or_else(|| Failure::not_found(format!("no mail with id {id}")))
+}
+
 fn short_date(date: Option<&str>) -> String {
     date.map(|d| d.get(..16).unwrap_or(d).replacen('T', " ", 1))
         .unwrap_or_default()
@@ -206,9 +212,7 @@ pub fn emails(
             Ok(Exit::Ok)
         }
         EmailsCommand::Show { id, reveal, output } => {
-            let Some(detail) = r.email(*id)? else {
-                return Err(Failure::not_found(format!("no mail with id {id}")));
-            };
+            let detail = stored_mail(&*r, *id)?;
             let reveal = Reveal::new(*reveal, identity);
             let mut row = detail.row.clone();
             let hidden = row.confidential && !reveal.on;
@@ -323,9 +327,7 @@ pub fn emails(
             reveal,
             export: to,
         } => {
-            let Some(mail) = r.email(*id)? else {
-                return Err(Failure::not_found(format!("no mail with id {id}")));
-            };
+            let mail = stored_mail(&*r, *id)?;
             let reveal = Reveal::new(*reveal, identity);
             reveal.allow(&format!("mail {id}"), mail.row.confidential)?;
             let Some(found) = r.attachment(*id, *n)? else {
@@ -351,9 +353,7 @@ pub fn emails(
             reveal,
             export: to,
         } => {
-            let Some(mail) = r.email(*id)? else {
-                return Err(Failure::not_found(format!("no mail with id {id}")));
-            };
+            let mail = stored_mail(&*r, *id)?;
             let reveal = Reveal::new(*reveal, identity);
             reveal.allow(&format!("mail {id}"), mail.row.confidential)?;
             export(&open_raw(&*r, &mail.row, &reveal)?, to)?;
@@ -364,9 +364,7 @@ pub fn emails(
             let link = matches!(cmd, EmailsCommand::Link { .. });
             drop(r);
             let tx = store.begin()?;
-            if tx.reader().email(*id)?.is_none() {
-                return Err(Failure::not_found(format!("no mail with id {id}")));
-            }
+            stored_mail(&*tx.reader(), *id)?;
             let rec = resolve(&*tx.reader(), record)?;
             let linked_before = tx
                 .reader()
