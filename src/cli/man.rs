@@ -106,10 +106,11 @@ Larger input is refused with exit 65 (\fB50MB\fR by default). Sizes are
 binary: 1MB is 1,048,576 bytes.
 .TP
 .B limits.per_sender
-\fB{ records: 20, per: 1h }\fR by default: past that many records created
-by one sender's mail in the window (\fB30m\fR, \fB1h\fR, \fB1d\fR), its
-mail is stored and threaded but creates nothing (\fBrate limited\fR);
-\fBnone\fR for no limit.
+A map of \fBrecords\fR (how many) and \fBper\fR (the window: \fB30m\fR,
+\fB1h\fR, \fB1d\fR), \fB{ records: 20, per: 1h }\fR by default: past that
+many records created by one sender's mail in the window, its mail is
+stored and threaded but creates nothing (\fBrate limited\fR); \fBnone\fR
+for no limit.
 .SH CASES
 .TP
 .B cases.number_prefix
@@ -213,41 +214,22 @@ mailroom(1), mailroom-check(1), mailroom-explain(1)
 mod tests {
     use super::*;
 
-    /// Every key the config loader knows is in the reference.
+    /// Every key the config loader takes is in the reference, as a term
+    /// (`.B key`, `.B section.key`, a section's `.B section.`) or in bold.
     #[test]
     fn the_rules_page_names_every_key() {
-        for key in [
-            "handle",
-            "domains",
-            "own_addresses",
-            "attachment_bytes",
-            "message_bytes",
-            "number_prefix",
-            "subject_pattern",
-            "closed",
-            "modules",
-            "actions",
-            "when",
-            "do",
-            "module",
-            "set",
-            "body_rule",
-            "confidential",
-            "create_contact",
-            "record_secret_file",
-            "require_signed",
-            "per_sender",
-            "staff_reopens",
-            "encrypt_to",
-            "delimiter",
-            "fields",
-            "always_create",
-            "match_on",
-            "on_missing",
-            "on_multiple",
-            "case_sensitive",
-        ] {
-            assert!(RULES.contains(key), "`{key}` is not in mailroom-rules(5)");
+        for key in crate::rules::load::KEYS.iter().copied().flatten() {
+            let named = [
+                format!(".B {key}\n"),
+                format!(".B {key}."),
+                format!(".{key}\n"),
+                format!("\\fB{key}\\fR"),
+                format!("\\fB{key}:"),
+            ];
+            assert!(
+                named.iter().any(|n| RULES.contains(n.as_str())),
+                "`{key}` is not in mailroom-rules(5)"
+            );
         }
         for name in crate::rules::condition::Field::NAMES
             .iter()

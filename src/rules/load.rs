@@ -22,6 +22,74 @@ use crate::rules::config::{
 };
 use crate::rules::locate::{Seg, locate_in};
 
+/// The keys each map of the config takes; anything else is reported as
+/// unknown. [`KEYS`] holds them all, and mailroom-rules(5) names each.
+const TOP_KEYS: &[&str] = &[
+    "mailroom",
+    "limits",
+    "cases",
+    "modules",
+    "confidential",
+    "actions",
+];
+const MAILROOM_KEYS: &[&str] = &[
+    "handle",
+    "domains",
+    "own_addresses",
+    "record_secret_file",
+    "require_signed",
+];
+const LIMITS_KEYS: &[&str] = &["attachment_bytes", "message_bytes", "per_sender"];
+const PER_SENDER_KEYS: &[&str] = &["records", "per"];
+const CASES_KEYS: &[&str] = &[
+    "number_prefix",
+    "subject_pattern",
+    "closed",
+    "staff_reopens",
+];
+const CONFIDENTIAL_KEYS: &[&str] = &["encrypt_to"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "when",
+    "do",
+    "module",
+    "set",
+    "body_rule",
+    "confidential",
+    "create_contact",
+];
+/// A condition's groups, beside the fields of [`Field::NAMES`].
+const GROUP_KEYS: &[&str] = &["all", "any", "not"];
+/// A field's options, beside the operators of [`Op::NAMES`].
+const OPTION_KEYS: &[&str] = &["case_sensitive"];
+const HEADER_KEYS: &[&str] = &["name"];
+const BODY_RULE_KEYS: &[&str] = &["delimiter", "fields", "always_create"];
+const BODY_FIELD_KEYS: &[&str] = &[
+    "field",
+    "type",
+    "module",
+    "match_on",
+    "on_missing",
+    "on_multiple",
+];
+
+/// Every key the config takes, but the condition fields and operators
+/// ([`Field::NAMES`], [`Op::NAMES`]).
+pub const KEYS: &[&[&str]] = &[
+    TOP_KEYS,
+    MAILROOM_KEYS,
+    LIMITS_KEYS,
+    PER_SENDER_KEYS,
+    CASES_KEYS,
+    CONFIDENTIAL_KEYS,
+    RULE_KEYS,
+    GROUP_KEYS,
+    OPTION_KEYS,
+    HEADER_KEYS,
+    BODY_RULE_KEYS,
+    BODY_FIELD_KEYS,
+];
+
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -371,19 +439,7 @@ impl<'s> Cx<'s> {
         if doc.is_null() {
             return config;
         }
-        let top = self.map(
-            doc,
-            &[],
-            "the config",
-            &[
-                "mailroom",
-                "limits",
-                "cases",
-                "modules",
-                "confidential",
-                "actions",
-            ],
-        );
+        let top = self.map(doc, &[], "the config", TOP_KEYS);
         let mut actions = None;
         for (k, v) in top {
             let p = [key(&k)];
@@ -408,18 +464,7 @@ impl<'s> Cx<'s> {
     }
 
     fn mailroom(&mut self, v: &Value, path: &[Seg], config: &mut Config) {
-        for (k, v) in self.map(
-            v,
-            path,
-            "`mailroom`",
-            &[
-                "handle",
-                "domains",
-                "own_addresses",
-                "record_secret_file",
-                "require_signed",
-            ],
-        ) {
+        for (k, v) in self.map(v, path, "`mailroom`", MAILROOM_KEYS) {
             let p = with(path, key(&k));
             match k.as_str() {
                 "handle" => {
@@ -505,7 +550,7 @@ impl<'s> Cx<'s> {
     /// confidential content is sealed to.
     fn confidential(&mut self, v: &Value, path: &[Seg]) -> Option<Recipients> {
         let mut out = None;
-        for (k, val) in self.map(v, path, "`confidential`", &["encrypt_to"]) {
+        for (k, val) in self.map(v, path, "`confidential`", CONFIDENTIAL_KEYS) {
             let p = with(path, key(&k));
             let keys = self.strings(val, &p, "encrypt_to");
             match Recipients::parse(&keys) {
@@ -535,12 +580,7 @@ impl<'s> Cx<'s> {
     }
 
     fn limits(&mut self, v: &Value, path: &[Seg], limits: &mut Limits) {
-        for (k, v) in self.map(
-            v,
-            path,
-            "`limits`",
-            &["attachment_bytes", "message_bytes", "per_sender"],
-        ) {
+        for (k, v) in self.map(v, path, "`limits`", LIMITS_KEYS) {
             let p = with(path, key(&k));
             if k == "per_sender" {
                 limits.per_sender = self.per_sender(v, &p);
@@ -569,7 +609,7 @@ impl<'s> Cx<'s> {
             return None;
         }
         let mut limit = Limits::default().per_sender;
-        for (k, val) in self.map(v, path, "`per_sender`", &["records", "per"]) {
+        for (k, val) in self.map(v, path, "`per_sender`", PER_SENDER_KEYS) {
             let p = with(path, key(&k));
             let text = scalar(val).unwrap_or_default();
             match (k.as_str(), limit.as_mut()) {
@@ -597,17 +637,7 @@ impl<'s> Cx<'s> {
         let mut pattern = None;
         let mut closed = cases.closed;
         let mut staff_reopens = cases.staff_reopens;
-        for (k, v) in self.map(
-            v,
-            path,
-            "`cases`",
-            &[
-                "number_prefix",
-                "subject_pattern",
-                "closed",
-                "staff_reopens",
-            ],
-        ) {
+        for (k, v) in self.map(v, path, "`cases`", CASES_KEYS) {
             let p = with(path, key(&k));
             match k.as_str() {
                 "number_prefix" => {
@@ -697,17 +727,7 @@ impl<'s> Cx<'s> {
     }
 
     fn rule(&mut self, v: &Value, path: &[Seg], index: usize) -> Option<Rule> {
-        const KEYS: &[&str] = &[
-            "name",
-            "when",
-            "do",
-            "module",
-            "set",
-            "body_rule",
-            "confidential",
-            "create_contact",
-        ];
-        let entries = self.map(v, path, "a rule", KEYS);
+        let entries = self.map(v, path, "a rule", RULE_KEYS);
         let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         let (line, _) = locate_in(&self.lines, path);
         let name = match get("name") {
@@ -801,7 +821,7 @@ impl<'s> Cx<'s> {
     }
 
     fn condition(&mut self, v: &Value, path: &[Seg], rule: &str) -> Option<Condition> {
-        let mut known: Vec<&str> = vec!["all", "any", "not"];
+        let mut known: Vec<&str> = GROUP_KEYS.to_vec();
         known.extend_from_slice(Field::NAMES);
         let empty = matches!(v, Value::Mapping(m) if m.is_empty()) || v.is_null();
         let errors_before = self.problems.len();
@@ -885,9 +905,9 @@ impl<'s> Cx<'s> {
             });
         }
         let mut known: Vec<&str> = Op::NAMES.to_vec();
-        known.push("case_sensitive");
+        known.extend_from_slice(OPTION_KEYS);
         if field == "header" {
-            known.push("name");
+            known.extend_from_slice(HEADER_KEYS);
         }
         let entries = self.map(v, path, &format!("`{field}` in rule `{rule}`"), &known);
         let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
@@ -1031,7 +1051,7 @@ impl<'s> Cx<'s> {
             v,
             path,
             &format!("`body_rule` of rule `{rule}`"),
-            &["delimiter", "fields", "always_create"],
+            BODY_RULE_KEYS,
         );
         let mut br = BodyRule {
             delimiter: ":".into(),
@@ -1087,14 +1107,7 @@ impl<'s> Cx<'s> {
             v,
             path,
             &format!("a body-rule field of rule `{rule}`"),
-            &[
-                "field",
-                "type",
-                "module",
-                "match_on",
-                "on_missing",
-                "on_multiple",
-            ],
+            BODY_FIELD_KEYS,
         );
         let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         let text =
