@@ -79,8 +79,10 @@ impl Pipeline<'_> {
         let parsed = filing.prepare(raw);
         // A transaction that lost a race (PostgreSQL: another server filed
         // the same mail meanwhile) runs again and sees what won.
-        let report = store::write(self.store, |tx| filing.file_in(tx, raw, &parsed))
-            .context("cannot store the message")?;
+        let report = store::write(self.store, Some(&parsed.claims()), |tx| {
+            filing.file_in(tx, raw, &parsed)
+        })
+        .context("cannot store the message")?;
         // The message is durable; a failing checkpoint must not turn that
         // into a retry (and a duplicate delivery).
         let _ = self.store.housekeeping();
@@ -146,6 +148,9 @@ impl Filing<'_> {
             return Ok(duplicate(id, &json));
         }
         let plan = self.decide(&*tx.reader(), parsed)?;
+        if let Some(plan) = &plan {
+            tx.claim(&self.claims_of(plan))?;
+        }
         let seal = self.seal(plan.as_ref());
         let sealed = seal
             .map(|to| to.seal(raw))
@@ -165,6 +170,22 @@ impl Filing<'_> {
             filed,
         })?;
         self.apply(tx, id, parsed, plan.as_ref(), true)
+    }
+
+    /// What the records `plan` creates claim ([`store::claim`]): their
+    /// email, and the values of the fields body rules look records up by.
+    fn claims_of(&self, plan: &Plan) -> Vec<String> {
+        let looked_up = self.config.looked_up_fields();
+        let mut keys = Vec::new();
+        for r in &plan.creates {
+            keys.extend(r.email.as_deref().map(store::claim::address));
+            for (field, value) in &r.fields {
+                if looked_up.contains(&(r.module.as_str(), field.as_str())) {
+                    keys.push(store::claim::field(&r.module, field, value));
+                }
+            }
+        }
+        keys
     }
 
     /// Stores the Message-IDs a mail refers to, for the replies and
@@ -255,6 +276,22 @@ impl Filing<'_> {
 }
 
 impl Parsed {
+    /// What a delivery of this mail claims before routing
+    /// ([`store::claim::of_mail`]).
+    pub fn claims(&self) -> Vec<String> {
+        let email = self.email.as_deref();
+        let ids = email
+            .map(crate::route::thread::evidence_ids)
+            .unwrap_or_default();
+        store::claim::of_mail(
+            self.sender.as_deref(),
+            email
+                .and_then(|e| e.message_id.as_ref())
+                .into_iter()
+                .chain(&ids),
+        )
+    }
+
     /// What the mail says and what `plan` decided, as stored.
     pub fn filed<'p>(&'p self, plan: Option<&'p Plan>) -> Filed<'p> {
         let email = self.email.as_deref();

@@ -561,7 +561,7 @@ impl Writer<'_> {
             // `began` tells a store that cannot even begin from one mail
             // it refuses.
             let mut began = false;
-            let result = crate::store::write(self.store, |tx| {
+            let result = crate::store::write(self.store, Some(&parsed.claims()), |tx| {
                 began = true;
                 filing.file_in(tx, raw, parsed)
             });

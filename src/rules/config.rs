@@ -322,6 +322,20 @@ impl Config {
         all
     }
 
+    /// The (module, field) pairs body-rule lookups find records by.
+    pub fn looked_up_fields(&self) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.body_rule.iter().flat_map(|b| &b.fields))
+            .filter_map(|(_, f)| f.lookup.as_ref())
+            .map(|l| (l.module.as_str(), l.match_on.as_str()))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
+    }
+
     /// The number prefix of a module's records (`CASE-` for cases, as
     /// configured; `LEAD-`, `CON-`, ... for the others).
     pub fn prefix_for(&self, module: &str) -> String {

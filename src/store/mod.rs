@@ -66,16 +66,19 @@
 //!
 //! # Transactions
 //!
-//! Every write is one transaction that takes the write lock at its start
-//! and holds it while routing reads, so two deliveries of one sender
-//! cannot both create it, and routing sees every mail committed before.
-//! With SQLite the lock is the database file's; with PostgreSQL it is one
-//! transaction-scoped advisory lock per database schema, taken by every
-//! host that files into it. Below the lock, the database itself refuses a
-//! second mail with one dedupe key (a unique key; the insert says
-//! `ON CONFLICT DO NOTHING` and a conflict runs the transaction again,
-//! which then finds the duplicate). Dropped without [`Tx::commit`], a
-//! transaction is rolled back whole. A commit is durable when it returns.
+//! Every write is one transaction that takes its locks at its start and
+//! holds them while routing reads, so two deliveries of one sender cannot
+//! both create it, and routing sees every mail committed before. With
+//! SQLite the lock is the database file's: one writer at a time. With
+//! PostgreSQL, a delivery ([`Store::begin_delivery`]) locks what it is
+//! about ([`claim`]: its sender, its Message-IDs, what its lookups ask
+//! for), so deliveries about different things file at once; every other
+//! write locks the whole store (see [`postgres`]). Below the locks, the
+//! database itself refuses a second mail with one dedupe key (a unique
+//! key; the insert says `ON CONFLICT DO NOTHING` and a conflict runs the
+//! transaction again, which then finds the duplicate). Dropped without
+//! [`Tx::commit`], a transaction is rolled back whole. A commit is durable
+//! when it returns.
 //!
 //! # Compatibility
 //!
@@ -85,6 +88,7 @@
 //! `email_refs`. A database newer than this program is refused rather
 //! than misread.
 
+pub mod claim;
 pub mod copy;
 mod pg_connect;
 pub mod postgres;
@@ -115,6 +119,10 @@ pub enum Kind {
     /// failure, a deadlock, a dedupe key filed meanwhile): run it again
     /// ([`write`]). Past the retries it is [`Kind::Later`].
     Conflict,
+    /// A delivery's lookup found what it looks for claimed by another
+    /// delivery ([`claim`]): run it again at once, claiming that first, so
+    /// that it waits its turn. Past the retries it is [`Kind::Later`].
+    Reclaim,
 }
 
 /// A store failure, classified where it happened, as one line of text.
@@ -146,6 +154,13 @@ impl Error {
         }
     }
 
+    pub fn reclaim(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Reclaim,
+            message: message.into(),
+        }
+    }
+
     /// The same failure, saying first what was being done.
     pub fn context(self, what: impl fmt::Display) -> Error {
         Error {
@@ -158,7 +173,7 @@ impl Error {
     /// does not exist.
     pub fn exit(&self) -> Exit {
         match self.kind {
-            Kind::Later | Kind::Conflict => Exit::TempFail,
+            Kind::Later | Kind::Conflict | Kind::Reclaim => Exit::TempFail,
             Kind::NotFound => Exit::NoInput,
         }
     }
@@ -271,20 +286,30 @@ pub const ATTEMPTS: u32 = 6;
 /// again, after a pause that doubles from 10 ms (with jitter, so that two
 /// losers do not meet again), up to [`ATTEMPTS`] times in all; then it
 /// fails as [`Kind::Later`] (exit 75). Any other failure is returned at
-/// once, with everything rolled back.
+/// once, with everything rolled back. With `delivery` (its [`claim`]
+/// keys) the transaction is a delivery's ([`Store::begin_delivery`]); one
+/// that must claim more first ([`Kind::Reclaim`]) is run again at once.
 pub fn write<T>(
     store: &mut dyn Store,
+    delivery: Option<&[String]>,
     mut work: impl FnMut(&dyn Tx) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let mut attempt = 1;
     loop {
-        let done = store.begin().map_err(anyhow::Error::from).and_then(|tx| {
+        let begun = match delivery {
+            Some(keys) => store.begin_delivery(keys),
+            None => store.begin(),
+        };
+        let done = begun.map_err(anyhow::Error::from).and_then(|tx| {
             let value = work(&*tx)?;
             tx.commit()?;
             Ok(value)
         });
         match done {
-            Err(e) if error_in(&e).is_some_and(|s| s.kind == Kind::Conflict) => {
+            Err(e)
+                if error_in(&e)
+                    .is_some_and(|s| matches!(s.kind, Kind::Conflict | Kind::Reclaim)) =>
+            {
                 if attempt == ATTEMPTS {
                     let last = error_in(&e).map(ToString::to_string).unwrap_or_default();
                     return Err(Error::later(format!(
@@ -292,7 +317,9 @@ pub fn write<T>(
                     ))
                     .into());
                 }
-                std::thread::sleep(backoff(attempt));
+                if error_in(&e).is_some_and(|s| s.kind == Kind::Conflict) {
+                    std::thread::sleep(backoff(attempt));
+                }
                 attempt += 1;
             }
             other => return other,
@@ -317,6 +344,10 @@ pub trait Store {
     /// Starts a write transaction, waiting for other writers up to the
     /// busy timeout.
     fn begin(&mut self) -> Result<Box<dyn Tx + '_>>;
+    /// Starts a delivery's write transaction: as [`Store::begin`], but it
+    /// holds off only the writers that claim one of `keys` ([`claim`]) or
+    /// what its lookups and [`Tx::claim`] add, and every [`Store::begin`].
+    fn begin_delivery(&mut self, keys: &[String]) -> Result<Box<dyn Tx + '_>>;
     /// After a delivery or a run: leaves the store quick to open for the
     /// next process. A failure changes nothing that was committed.
     fn housekeeping(&self) -> Result<()>;
@@ -332,6 +363,10 @@ pub trait Tx {
     /// Queries that see this transaction's writes.
     fn reader(&self) -> Box<dyn Reader + '_>;
     fn commit(self: Box<Self>) -> Result<()>;
+    /// Claims `keys` ([`claim`]) for what a delivery is about to write, so
+    /// that deliveries looking them up wait for this one's commit. Nothing
+    /// for a transaction that holds the whole store.
+    fn claim(&self, keys: &[String]) -> Result<()>;
     /// Inserts the mail row and its raw bytes; returns the mail's id. A
     /// mail with this dedupe key stored meanwhile (by a delivery the write
     /// lock did not hold off) is [`Kind::Conflict`]: the database's unique
@@ -371,8 +406,9 @@ pub trait Tx {
     /// Sets a record's field to `true` (`email_bounced`).
     fn set_flag(&self, id: i64, field: &str, now: &str) -> Result<()>;
     /// Links a mail to a record once (a second link is ignored) and bumps
-    /// the record's last activity.
-    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()>;
+    /// the record's last activity; returns the record. One that does not
+    /// exist is [`Kind::NotFound`].
+    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<RecordInfo>;
     /// Removes a mail's link to a record; false when there was none.
     fn unlink(&self, email_id: i64, record_id: i64) -> Result<bool>;
     /// Relates two records once.
@@ -658,14 +694,14 @@ pub fn apply(
         tx.set_status(*id, "open", now)?;
     }
     let mut applied = Vec::with_capacity(plan.links.len());
-    let reader = tx.reader();
     for link in &plan.links {
         let id = resolve(link.target)?;
-        tx.link(email_id, id, link.op, now)?;
-        let record = reader
-            .record(id)
-            .map_err(|e| Error::later(format!("{e:#}")))?
-            .ok_or_else(|| Error::later(format!("record {id} vanished while filing")))?;
+        let record = tx
+            .link(email_id, id, link.op, now)
+            .map_err(|e| match e.kind {
+                Kind::NotFound => Error::later(format!("record {id} vanished while filing")),
+                _ => e,
+            })?;
         applied.push(Applied {
             id,
             module: record.module,

@@ -4,19 +4,34 @@
 //!
 //! # Locking
 //!
-//! Every write transaction starts by taking one transaction-scoped
-//! advisory lock, keyed by the schema ([`begin`]): writers file one at a
-//! time across every host, as SQLite's writers do on one host, and each
-//! sees everything committed before it. That is what keeps one new sender
-//! from becoming two contacts, one thread from becoming two cases, a
-//! flood count or a record number from being read twice, whatever the
-//! rules look up. The lock is held for the routing and filing of one
-//! message (a maildir batch: of the batch), not for connecting, reading
-//! or parsing, which run in parallel. Under it the unique dedupe key is
-//! the database's own guard: the insert says `ON CONFLICT DO NOTHING`,
-//! and a conflict, a serialization failure (40001) or a deadlock (40P01)
-//! is [`Kind::Conflict`](super::Kind::Conflict), which
-//! [`write`](super::write) runs again.
+//! Transaction-scoped advisory locks, so that every host filing into the
+//! schema takes the same ones ([`begin`]):
+//!
+//! - A delivery (`process`, `maildir` filing one message at a time:
+//!   [`Store::begin_delivery`]) holds the store's lock shared, and one
+//!   exclusive lock per key it claims ([`super::claim`]): its sender and
+//!   Message-IDs when it begins, then whatever else a lookup asks for or
+//!   a record it creates writes, each before the query. Deliveries that
+//!   share a key file one after the other, each seeing what the one before
+//!   committed: one new sender does not become two contacts, nor one
+//!   thread two cases, nor one looked-up order two orders, and a flood
+//!   count is not read twice. Deliveries about different things file at
+//!   once. Record numbers come from the module's row in `sequences`,
+//!   which the creating transaction holds until it commits.
+//! - Every other write (`maildir` batches, `reprocess`, `records`
+//!   commands, `migrate-store`, migrations) holds the store's lock
+//!   exclusively: it waits for the deliveries under way, and holds off
+//!   the rest.
+//!
+//! Keys taken at the start are taken in one order; one a later lookup
+//! adds may close a circle with another delivery, which the server
+//! breaks (a deadlock, 40P01, after its `deadlock_timeout`). Under the
+//! locks the unique dedupe key is the database's own guard: the insert
+//! says `ON CONFLICT DO NOTHING`, and a conflict, a serialization failure
+//! (40001) or a deadlock (40P01) is
+//! [`Kind::Conflict`](super::Kind::Conflict), which
+//! [`write`](super::write) runs again. Connecting, reading and parsing
+//! hold no lock.
 //!
 //! Waiting for the lock, a statement, and a transaction left idle (a
 //! stopped process holding the lock) are each bounded by the busy timeout
@@ -45,12 +60,13 @@
 //! once.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use postgres::Row;
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 
+use super::claim;
 use super::copy::{AttachmentCopy, EmailCopy};
 use super::pg_connect::{Conn, busy_timeout, connect};
 use super::{
@@ -152,19 +168,56 @@ pub const MIGRATIONS: &[&str] = &[
 const LOCK_CLASS: i32 = 0x6d72_6f6d;
 
 /// Starts a write transaction: the timeouts (set first, in the
-/// subquery), then the write lock.
-fn begin(client: &mut Conn) -> Result<()> {
+/// innermost subquery), then the store's lock, exclusive, or for a
+/// delivery (`keys`) shared and then the keys' locks. (A key taken before
+/// the store's lock could close a circle with an exclusive writer.)
+fn begin(client: &mut Conn, keys: Option<&[String]>) -> Result<()> {
     client.batch_execute("BEGIN")?;
     let ms = busy_timeout().as_millis().to_string();
-    client.query_typed(
-        "SELECT pg_advisory_xact_lock($2, hashtext(coalesce(current_schema(), '')))
-         FROM (SELECT set_config('lock_timeout', $1, true),
-                      set_config('statement_timeout', $1, true),
-                      set_config('idle_in_transaction_session_timeout', $1, true)) AS timeouts",
-        &[(&ms, TEXT), (&LOCK_CLASS, Type::INT4)],
-    )?;
+    let sql = match keys {
+        None => format!(
+            "SELECT pg_advisory_xact_lock($2, hashtext(coalesce(current_schema(), '')))
+             FROM ({TIMEOUTS}) AS timeouts"
+        ),
+        Some(_) => format!(
+            "SELECT ({LOCK_KEYS})
+             FROM (SELECT pg_advisory_xact_lock_shared($2, hashtext(coalesce(current_schema(), '')))
+                   FROM ({TIMEOUTS}) AS timeouts) AS store"
+        ),
+    };
+    let keys = keys.unwrap_or_default();
+    let locked = client.query_typed(
+        &sql,
+        &[
+            (&keys, Type::TEXT_ARRAY),
+            (&LOCK_CLASS, Type::INT4),
+            (&ms, TEXT),
+        ],
+    );
+    if let Err(e) = locked {
+        // Not left open for the next attempt to stumble on.
+        let _ = client.batch_execute("ROLLBACK");
+        return Err(e.into());
+    }
     Ok(())
 }
+
+/// Locks the keys `$1` (text[]) that no other transaction holds, until
+/// the transaction ends; true when it got them all.
+const TRY_LOCK_KEYS: &str = "SELECT bool_and(pg_try_advisory_xact_lock(h))
+    FROM (SELECT DISTINCT hashtextextended(coalesce(current_schema(), '') || ' ' || k, 0) AS h
+          FROM unnest($1::text[]) AS k ORDER BY h) AS keys";
+
+/// Bounds the transaction's waits, statements and idling by `$3` ms.
+const TIMEOUTS: &str = "SELECT set_config('lock_timeout', $3, true),
+    set_config('statement_timeout', $3, true),
+    set_config('idle_in_transaction_session_timeout', $3, true)";
+
+/// Locks the keys `$1` (text[]) until the transaction ends, each once, in
+/// the order of their locks (a 64-bit hash of schema and key).
+const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(h))
+    FROM (SELECT DISTINCT hashtextextended(coalesce(current_schema(), '') || ' ' || k, 0) AS h
+          FROM unnest($1::text[]) AS k ORDER BY h) AS keys";
 
 /// Lost races are run again; everything else may pass later.
 impl From<postgres::Error> for Error {
@@ -205,6 +258,10 @@ pub struct Postgres {
     client: RefCell<Conn>,
     /// Opened for `explain` and `--dry-run`: no transaction may start.
     read_only: bool,
+    /// Keys a delivery's lookups found held by another delivery, with the
+    /// keys it began with: the next attempt of that delivery claims them
+    /// when it begins.
+    learned: RefCell<(Vec<String>, BTreeSet<String>)>,
 }
 
 /// A write transaction: rolled back when dropped unless committed.
@@ -213,6 +270,14 @@ pub struct PgTx<'c> {
     /// A statement of this transaction failed: it must not be committed.
     failed: Cell<bool>,
     done: Cell<bool>,
+    /// A delivery's keys; `None` when it holds the store.
+    claimed: Option<Claimed<'c>>,
+}
+
+/// The keys a delivery holds, and where it notes those it found held.
+pub struct Claimed<'c> {
+    held: RefCell<BTreeSet<String>>,
+    learned: &'c RefCell<(Vec<String>, BTreeSet<String>)>,
 }
 
 /// Read queries over a connection or a transaction.
@@ -220,6 +285,8 @@ pub struct Queries<'c> {
     client: &'c RefCell<Conn>,
     /// The transaction's failure flag, when inside one.
     failed: Option<&'c Cell<bool>>,
+    /// A delivery's keys: each lookup claims what it looks for first.
+    claimed: Option<&'c Claimed<'c>>,
 }
 
 /// The schema version, `None` when the database has no mailroom schema.
@@ -244,12 +311,12 @@ fn newer(current: usize) -> Error {
     ))
 }
 
-/// Applies the migrations the database lacks, in one transaction under
-/// the write lock: a second host upgrading at the same moment waits, then
+/// Applies the migrations the database lacks, in one transaction holding
+/// the store's lock: a second host upgrading at the same moment waits, then
 /// finds nothing left to do.
 fn migrate(client: &mut Conn) -> Result<()> {
     let migrated = (|| -> Result<()> {
-        begin(client)?;
+        begin(client, None)?;
         client.batch_execute(
             "CREATE TABLE IF NOT EXISTS mailroom_schema (version BIGINT NOT NULL)",
         )?;
@@ -299,6 +366,7 @@ impl Postgres {
         Ok(Postgres {
             client: RefCell::new(client),
             read_only: false,
+            learned: RefCell::default(),
         })
     }
 
@@ -317,8 +385,37 @@ impl Postgres {
             Some(_) => Ok(Box::new(Postgres {
                 client: RefCell::new(client),
                 read_only: true,
+                learned: RefCell::default(),
             })),
         }
+    }
+}
+
+impl Postgres {
+    fn begin_with(&mut self, keys: Option<&[String]>) -> Result<Box<dyn Tx + '_>> {
+        if self.read_only {
+            return Err(Error::later("the database was opened read-only"));
+        }
+        // A delivery run again claims at once what it found held before.
+        let keys: Option<BTreeSet<String>> = keys.map(|keys| {
+            let mut learned = self.learned.borrow_mut();
+            if learned.0 != keys {
+                *learned = (keys.to_vec(), BTreeSet::new());
+            }
+            keys.iter().chain(&learned.1).cloned().collect()
+        });
+        let list: Option<Vec<String>> = keys.as_ref().map(|k| k.iter().cloned().collect());
+        begin(&mut self.client.borrow_mut(), list.as_deref())
+            .map_err(|e| e.context("cannot start a write transaction"))?;
+        Ok(Box::new(PgTx {
+            client: &self.client,
+            failed: Cell::new(false),
+            done: Cell::new(false),
+            claimed: keys.map(|keys| Claimed {
+                held: RefCell::new(keys),
+                learned: &self.learned,
+            }),
+        }))
     }
 }
 
@@ -327,20 +424,16 @@ impl Store for Postgres {
         Box::new(Queries {
             client: &self.client,
             failed: None,
+            claimed: None,
         })
     }
 
     fn begin(&mut self) -> Result<Box<dyn Tx + '_>> {
-        if self.read_only {
-            return Err(Error::later("the database was opened read-only"));
-        }
-        begin(&mut self.client.borrow_mut())
-            .map_err(|e| e.context("cannot start a write transaction"))?;
-        Ok(Box::new(PgTx {
-            client: &self.client,
-            failed: Cell::new(false),
-            done: Cell::new(false),
-        }))
+        self.begin_with(None)
+    }
+
+    fn begin_delivery(&mut self, keys: &[String]) -> Result<Box<dyn Tx + '_>> {
+        self.begin_with(Some(keys))
     }
 
     fn housekeeping(&self) -> Result<()> {
@@ -396,6 +489,42 @@ impl Queries<'_> {
     fn one<T>(&self, sql: &str, params: &[P], f: fn(&Row) -> Result<T>) -> Result<Option<T>> {
         self.rows(sql, params)?.first().map(f).transpose()
     }
+
+    /// In a delivery, locks the keys it does not hold yet, in one
+    /// statement before the query that needs them, so that the query sees
+    /// what the last holder committed. It does not wait: that could close
+    /// a circle with another delivery. A key held by another delivery is
+    /// [`Kind::Reclaim`](super::Kind::Reclaim): the delivery is run again
+    /// and claims it when it begins, in order with the others.
+    fn claim(&self, keys: impl IntoIterator<Item = String>) -> Result<()> {
+        let Some(claimed) = self.claimed else {
+            return Ok(());
+        };
+        let mut new: Vec<String> = {
+            let held = claimed.held.borrow();
+            keys.into_iter().filter(|k| !held.contains(k)).collect()
+        };
+        new.sort();
+        new.dedup();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let got = self
+            .one(TRY_LOCK_KEYS, &[(&new, Type::TEXT_ARRAY)], |r| {
+                Ok(r.try_get::<_, Option<bool>>(0)?)
+            })?
+            .flatten()
+            .unwrap_or(false);
+        if !got {
+            let n = new.len();
+            claimed.learned.borrow_mut().1.extend(new);
+            return Err(Error::reclaim(format!(
+                "another delivery holds what this one looks up ({n} key(s)); run again claiming it first"
+            )));
+        }
+        claimed.held.borrow_mut().extend(new);
+        Ok(())
+    }
 }
 
 impl PgTx<'_> {
@@ -403,6 +532,7 @@ impl PgTx<'_> {
         Queries {
             client: self.client,
             failed: Some(&self.failed),
+            claimed: self.claimed.as_ref(),
         }
     }
 
@@ -496,6 +626,10 @@ impl Tx for PgTx<'_> {
         Box::new(self.queries())
     }
 
+    fn claim(&self, keys: &[String]) -> Result<()> {
+        self.queries().claim(keys.iter().cloned())
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         if self.failed.get() {
             return Err(Error::later(
@@ -567,17 +701,11 @@ impl Tx for PgTx<'_> {
 
     fn set_refs(&self, email_id: i64, ids: &[String]) -> Result<()> {
         self.exec(
-            "DELETE FROM email_refs WHERE email_id = $1",
-            &[(&email_id, INT)],
+            "WITH gone AS (DELETE FROM email_refs WHERE email_id = $1 AND ref_id <> ALL($2::text[]))
+             INSERT INTO email_refs (email_id, ref_id) SELECT $1, unnest($2::text[])
+             ON CONFLICT DO NOTHING",
+            &[(&email_id, INT), (&ids, Type::TEXT_ARRAY)],
         )?;
-        if !ids.is_empty() {
-            let ids = ids.to_vec();
-            self.exec(
-                "INSERT INTO email_refs (email_id, ref_id) SELECT $1, unnest($2::text[])
-                 ON CONFLICT DO NOTHING",
-                &[(&email_id, INT), (&ids, Type::TEXT_ARRAY)],
-            )?;
-        }
         Ok(())
     }
 
@@ -610,32 +738,26 @@ impl Tx for PgTx<'_> {
         fields: &BTreeMap<String, String>,
         now: &str,
     ) -> Result<(i64, String)> {
-        let q = self.queries();
-        let n = q
-            .one(
-                "INSERT INTO sequences (module, last) VALUES ($1, 1)
-                 ON CONFLICT (module) DO UPDATE SET last = sequences.last + 1 RETURNING last",
-                &[(&module, TEXT)],
-                id_of,
-            )?
-            .ok_or_else(|| Error::later("the sequence gave no number"))?;
-        let number = format!("{prefix}{n}");
         let fields = serde_json::to_string(fields)?;
-        let id = q
+        // The module's next number, and the record with it.
+        self.queries()
             .one(
-                "INSERT INTO records (module, number, email, status, fields, created_at, updated_at, last_activity)
-                 VALUES ($1, $2, $3, 'open', $4, $5, $5, $5) RETURNING id",
+                "WITH next AS (
+                     INSERT INTO sequences (module, last) VALUES ($1, 1)
+                     ON CONFLICT (module) DO UPDATE SET last = sequences.last + 1 RETURNING last)
+                 INSERT INTO records (module, number, email, status, fields, created_at, updated_at, last_activity)
+                 SELECT $1, $2 || next.last, $3, 'open', $4, $5, $5, $5 FROM next
+                 RETURNING id, number",
                 &[
                     (&module, TEXT),
-                    (&number, TEXT),
+                    (&prefix, TEXT),
                     (&email, TEXT),
                     (&fields, TEXT),
                     (&now, TEXT),
                 ],
-                id_of,
+                |r| Ok((r.try_get(0)?, r.try_get(1)?)),
             )?
-            .ok_or_else(|| Error::later("the record got no id"))?;
-        Ok((id, number))
+            .ok_or_else(|| Error::later("the record got no number"))
     }
 
     fn update_record(&self, id: i64, changes: &BTreeMap<String, String>, now: &str) -> Result<()> {
@@ -709,13 +831,24 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()> {
-        self.import_link(email_id, record_id, op.as_str())?;
-        self.exec(
-            "UPDATE records SET last_activity = $1 WHERE id = $2",
-            &[(&now, TEXT), (&record_id, INT)],
-        )?;
-        Ok(())
+    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<RecordInfo> {
+        self.queries()
+            .one(
+                &format!(
+                    "WITH linked AS (
+                         INSERT INTO email_links (email_id, record_id, op) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING)
+                     UPDATE records r SET last_activity = $4 WHERE r.id = $2 RETURNING {RECORD_COLS}"
+                ),
+                &[
+                    (&email_id, INT),
+                    (&record_id, INT),
+                    (&op.as_str(), TEXT),
+                    (&now, TEXT),
+                ],
+                record_info,
+            )?
+            .ok_or_else(|| Error::not_found(format!("no record with id {record_id}")))
     }
 
     fn unlink(&self, email_id: i64, record_id: i64) -> Result<bool> {
@@ -1201,6 +1334,7 @@ impl Lookup for Queries<'_> {
     }
 
     fn by_email(&self, email: &str) -> anyhow::Result<Vec<RecordInfo>> {
+        self.claim([claim::address(email)])?;
         Ok(self.all(
             &format!("SELECT {RECORD_COLS} FROM records r WHERE r.email = $1 ORDER BY r.id"),
             &[(&email, TEXT)],
@@ -1209,6 +1343,7 @@ impl Lookup for Queries<'_> {
     }
 
     fn oldest_by_email(&self, module: &str, email: &str) -> anyhow::Result<Option<RecordInfo>> {
+        self.claim([claim::address(email)])?;
         Ok(self.one(
             &format!(
                 "SELECT {RECORD_COLS} FROM records r WHERE r.email = $1 AND r.module = $2
@@ -1220,19 +1355,22 @@ impl Lookup for Queries<'_> {
     }
 
     fn thread(&self, module: &str, message_ids: &[String]) -> anyhow::Result<Option<RecordInfo>> {
-        let sql = format!(
-            "SELECT {RECORD_COLS} FROM emails e
-             JOIN email_links l ON l.email_id = e.id
-             JOIN records r ON r.id = l.record_id
-             WHERE e.message_id = $1 AND r.module = $2
-             ORDER BY r.id DESC LIMIT 1"
-        );
-        for id in message_ids {
-            if let Some(newest) = self.one(&sql, &[(id, TEXT), (&module, TEXT)], record_info)? {
-                return Ok(Some(newest));
-            }
+        if message_ids.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        self.claim(message_ids.iter().map(|id| claim::message(id)))?;
+        // The first id that finds any, its newest record.
+        Ok(self.one(
+            &format!(
+                "SELECT {RECORD_COLS} FROM emails e
+                 JOIN email_links l ON l.email_id = e.id
+                 JOIN records r ON r.id = l.record_id
+                 WHERE e.message_id = ANY($1) AND r.module = $2
+                 ORDER BY array_position($1, e.message_id), r.id DESC LIMIT 1"
+            ),
+            &[(&message_ids, Type::TEXT_ARRAY), (&module, TEXT)],
+            record_info,
+        )?)
     }
 
     fn by_number(&self, module: &str, number: &str) -> anyhow::Result<Option<RecordInfo>> {
@@ -1246,6 +1384,7 @@ impl Lookup for Queries<'_> {
     }
 
     fn by_field(&self, module: &str, field: &str, value: &str) -> anyhow::Result<Vec<RecordInfo>> {
+        self.claim([claim::field(module, field, value)])?;
         Ok(self.all(
             &format!(
                 "SELECT {RECORD_COLS} FROM records r
@@ -1258,6 +1397,7 @@ impl Lookup for Queries<'_> {
     }
 
     fn referenced_by(&self, module: &str, message_id: &str) -> anyhow::Result<Option<RecordInfo>> {
+        self.claim([claim::message(message_id)])?;
         Ok(self.one(
             &format!(
                 "SELECT {RECORD_COLS} FROM email_refs f
@@ -1276,23 +1416,27 @@ impl Lookup for Queries<'_> {
         module: &str,
         ids: &[String],
     ) -> anyhow::Result<Option<(RecordInfo, String)>> {
-        let sql = format!(
-            "SELECT {RECORD_COLS} FROM email_refs f
-             JOIN email_links l ON l.email_id = f.email_id
-             JOIN records r ON r.id = l.record_id
-             WHERE f.ref_id = $1 AND r.module = $2
-               AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.message_id = $1)
-             ORDER BY r.id DESC LIMIT 1"
-        );
-        for id in ids {
-            if let Some(newest) = self.one(&sql, &[(id, TEXT), (&module, TEXT)], record_info)? {
-                return Ok(Some((newest, id.clone())));
-            }
+        if ids.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        self.claim(ids.iter().map(|id| claim::message(id)))?;
+        // The first id that finds any, its newest record.
+        Ok(self.one(
+            &format!(
+                "SELECT {RECORD_COLS}, f.ref_id FROM email_refs f
+                 JOIN email_links l ON l.email_id = f.email_id
+                 JOIN records r ON r.id = l.record_id
+                 WHERE f.ref_id = ANY($1) AND r.module = $2
+                   AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.message_id = f.ref_id)
+                 ORDER BY array_position($1, f.ref_id), r.id DESC LIMIT 1"
+            ),
+            &[(&ids, Type::TEXT_ARRAY), (&module, TEXT)],
+            |r| Ok((record_info(r)?, r.try_get(5)?)),
+        )?)
     }
 
     fn created_by_sender(&self, sender: &str, since: &str) -> anyhow::Result<u64> {
+        self.claim([claim::address(sender)])?;
         let n = self
             .one(
                 "SELECT count(*) FROM email_links l JOIN emails e ON e.id = l.email_id

@@ -359,6 +359,12 @@ impl Store for Sqlite {
         Box::new(Queries(&self.conn))
     }
 
+    /// One writer at a time, whatever it files: a delivery's keys change
+    /// nothing.
+    fn begin_delivery(&mut self, _keys: &[String]) -> Result<Box<dyn Tx + '_>> {
+        self.begin()
+    }
+
     fn begin(&mut self) -> Result<Box<dyn Tx + '_>> {
         let tx = self
             .conn
@@ -425,6 +431,11 @@ impl SqliteTx<'_> {
 impl Tx for SqliteTx<'_> {
     fn reader(&self) -> Box<dyn Reader + '_> {
         Box::new(Queries(&self.tx))
+    }
+
+    /// The transaction holds the whole database already.
+    fn claim(&self, _keys: &[String]) -> Result<()> {
+        Ok(())
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
@@ -607,13 +618,16 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<()> {
+    fn link(&self, email_id: i64, record_id: i64, op: Op, now: &str) -> Result<RecordInfo> {
         self.import_link(email_id, record_id, op.as_str())?;
         self.exec(
             "UPDATE records SET last_activity = ?1 WHERE id = ?2",
             params![now, record_id],
         )?;
-        Ok(())
+        self.reader()
+            .record(record_id)
+            .map_err(|e| Error::later(format!("{e:#}")))?
+            .ok_or_else(|| Error::not_found(format!("no record with id {record_id}")))
     }
 
     fn unlink(&self, email_id: i64, record_id: i64) -> Result<bool> {

@@ -6,6 +6,9 @@
 //! - two hosts delivering at once, the same mail to both at the same
 //!   moment and a new sender's two messages to both: each filed once, one
 //!   contact per sender;
+//! - a delivery waits only for the deliveries it shares a sender, a
+//!   thread or a looked-up value with, and one whose lookup finds its key
+//!   held waits its turn; other writers wait for every delivery;
 //! - the server gone in the middle of a Maildir run, a closed port, a
 //!   read-only server: exit 75, mail kept, and filed once when it is back;
 //! - a transaction that loses a race runs again; one that always loses
@@ -112,6 +115,227 @@ fn two_hosts_delivering_at_once_file_each_mail_once() {
     let numbers: std::collections::BTreeSet<String> =
         cases.iter().map(|r| r["number"].to_string()).collect();
     assert_eq!(numbers.len(), cases.len(), "no case number given out twice");
+}
+
+/// 20 conversations, each a customer's mail and a colleague's reply to it
+/// delivered to two hosts at the same moment: whichever is filed first,
+/// the other finds its case (by References, or the reply filed before the
+/// mail it answers), so each conversation is one case.
+#[test]
+fn a_mail_and_its_reply_at_once_make_one_case() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let a = example_in_schema(&server);
+    let b = a.second_host();
+    a.file(&fixture("support-request.eml")); // the schema exists
+    let conversation = |n: usize| {
+        let root = format!(
+            "From: Customer {n} <customer{n}@client.example>\r\nTo: crm+case@example.com\r\n\
+             Subject: Printer {n}\r\nMessage-ID: <root-{n}@client.example>\r\n\r\nIt broke.\r\n"
+        );
+        let reply = format!(
+            "From: Colleague {n} <colleague{n}@client.example>\r\nTo: crm+case@example.com\r\n\
+             Subject: Re: Printer {n}\r\nMessage-ID: <reply-{n}@client.example>\r\n\
+             In-Reply-To: <root-{n}@client.example>\r\nReferences: <root-{n}@client.example>\r\n\r\n\
+             Same here.\r\n"
+        );
+        [root.into_bytes(), reply.into_bytes()]
+    };
+    let pairs = 20;
+    let barrier = Barrier::new(2 * pairs);
+    std::thread::scope(|s| {
+        for n in 0..pairs {
+            for (i, raw) in conversation(n).into_iter().enumerate() {
+                let (barrier, host) = (&barrier, if i == 0 { &a } else { &b });
+                s.spawn(move || {
+                    barrier.wait();
+                    let run = host.process(&raw);
+                    assert_eq!(run.code, 0, "conversation {n}: {}", run.stderr);
+                });
+            }
+        }
+    });
+    assert_eq!(a.emails().len(), 1 + 2 * pairs);
+    assert_eq!(
+        a.records("cases").len(),
+        1 + pairs,
+        "one case per conversation"
+    );
+}
+
+/// 16 leads from 16 agency addresses at once, each naming one company
+/// (written three ways) that a body rule looks up and creates when it is
+/// missing: one organization, not several.
+#[test]
+fn one_looked_up_value_at_once_makes_one_record() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let mut env = Env::in_schema(&server);
+    let config = env.path("rules.yaml");
+    std::fs::write(
+        &config,
+        "actions:\n  - name: leads\n    when: { from: { domain: agency.example } }\n    do: create_lead\n    \
+         body_rule:\n      always_create: true\n      fields:\n        \"Company name\": \
+         { field: organization, module: organizations, match_on: name, on_missing: create }\n",
+    )
+    .expect("config");
+    env.config = Some(config);
+    env.add("contacts", &["email=nobody@client.example"]); // the schema exists
+    let lead = String::from_utf8(fixture("agency-lead.eml")).expect("utf-8");
+    let leads: Vec<Vec<u8>> = (0..16)
+        .map(|n| {
+            let company = ["Applibase", "APPLIBASE", " applibase "][n % 3];
+            lead.replace("leads@agency.example", &format!("agent{n}@agency.example"))
+                .replace("<agency-lead-1@", &format!("<agency-lead-{n}@"))
+                .replace(
+                    "Company name: Applibase",
+                    &format!("Company name: {company}"),
+                )
+                .into_bytes()
+        })
+        .collect();
+    let barrier = Barrier::new(leads.len());
+    std::thread::scope(|s| {
+        for raw in &leads {
+            let (barrier, env) = (&barrier, &env);
+            s.spawn(move || {
+                barrier.wait();
+                let run = env.process(raw);
+                assert_eq!(run.code, 0, "{}", run.stderr);
+            });
+        }
+    });
+    assert_eq!(env.records("leads").len(), 16);
+    assert_eq!(env.records("organizations").len(), 1, "one organization");
+}
+
+/// Locks `key` ([`mailroom::store::claim`]) in `session`'s transaction as
+/// a delivery does, until that transaction ends.
+fn hold_key(session: &mut postgres::Transaction, key: &str) {
+    session
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || $1, 0))",
+            &[&key],
+        )
+        .expect("hold the key");
+}
+
+/// A delivery waits only for what it shares with another: while a sender
+/// is held, mail from another sender files, and the held sender's waits
+/// (here past its busy timeout: 75, nothing filed). A writer that holds
+/// the store (`records add`) waits for every delivery under way.
+#[test]
+fn a_delivery_waits_only_for_what_it_shares_with_another() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let env = example_in_schema(&server);
+    env.file(&fixture("support-request.eml")); // the schema exists
+    let impatient = |args: &[&str], raw: &[u8]| {
+        let mut cmd = env.command(args);
+        cmd.env("MAILROOM_BUSY_TIMEOUT_MS", "500");
+        crate::util::run(cmd, raw)
+    };
+    let mut client = env.schema.as_ref().expect("a schema").connect();
+    let mut session = client.transaction().expect("begin");
+    hold_key(
+        &mut session,
+        &mailroom::store::claim::address("held@client.example"),
+    );
+
+    let other = impatient(&["process"], &from_sender("other", 1));
+    assert_eq!(
+        other.code, 0,
+        "another sender files at once: {}",
+        other.stderr
+    );
+    let held = impatient(&["process"], &from_sender("held", 1));
+    assert_eq!(held.code, 75, "{}", held.stderr);
+    assert!(held.stderr.contains("lock timeout"), "{}", held.stderr);
+    assert_eq!(env.emails().len(), 2, "nothing of the held sender filed");
+
+    // As a delivery under way holds the store: shared.
+    session
+        .execute(
+            "SELECT pg_advisory_xact_lock_shared(1836216173, hashtext(current_schema()))",
+            &[],
+        )
+        .expect("hold the store shared");
+    let add = impatient(
+        &["records", "add", "contacts", "email=x@client.example"],
+        b"",
+    );
+    assert_eq!(
+        add.code, 75,
+        "records add waits for deliveries: {}",
+        add.stderr
+    );
+    assert_eq!(env.records("contacts").len(), 2);
+
+    session.rollback().expect("release");
+    let held = env.process(&from_sender("held", 1));
+    assert_eq!(held.code, 0, "{}", held.stderr);
+    assert_eq!(held.report().status, Status::Processed);
+    env.add("contacts", &["email=x@client.example"]);
+    assert_eq!(env.records("contacts").len(), 4);
+}
+
+/// A key a lookup asks for that another delivery holds (here the To
+/// address an archived mail is looked up by): the delivery runs again,
+/// claiming it first, waits its turn, and files once when it is free.
+#[test]
+fn a_lookup_that_finds_its_key_held_waits_its_turn() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let env = example_in_schema(&server);
+    let ann = env.add("contacts", &["email=ann@customer.example", "name=Ann"]);
+    let mut client = env.schema.as_ref().expect("a schema").connect();
+    let mut session = client.transaction().expect("begin");
+    hold_key(
+        &mut session,
+        &mailroom::store::claim::address("ann@customer.example"),
+    );
+    let run = std::thread::scope(|s| {
+        let delivery = s.spawn(|| env.process(&fixture("archive-to-contact.eml")));
+        // Until the delivery waits for the key (or ends, which fails below).
+        let mut watch = env.schema.as_ref().expect("a schema").connect();
+        let key = mailroom::store::claim::address("ann@customer.example");
+        loop {
+            let waiting: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_locks,
+                       LATERAL (SELECT hashtextextended(current_schema() || ' ' || $1, 0) AS h) AS k
+                     WHERE locktype = 'advisory' AND NOT granted
+                       AND classid = ((k.h >> 32) & 4294967295)::oid
+                       AND objid = (k.h & 4294967295)::oid",
+                    &[&key],
+                )
+                .expect("pg_locks")
+                .get(0);
+            if waiting > 0 || delivery.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            !delivery.is_finished(),
+            "the delivery did not wait for the key"
+        );
+        session.rollback().expect("release");
+        delivery.join().expect("delivery")
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report.status, Status::Processed);
+    assert_eq!(
+        report.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [Some(ann)],
+        "archived to the contact"
+    );
+    assert_eq!(env.emails().len(), 1);
 }
 
 /// A TCP relay to the server that can be cut: every connection through it
