@@ -23,10 +23,11 @@
 //!   exclusively: it waits for the deliveries under way, and holds off
 //!   the rest.
 //!
-//! Keys taken at the start are taken in one order; one a later lookup
-//! adds may close a circle with another delivery, which the server
-//! breaks (a deadlock, 40P01, after its `deadlock_timeout`). Under the
-//! locks the unique dedupe key is the database's own guard: the insert
+//! Keys taken at the start are taken in one order, waiting for each; one
+//! a later lookup adds is only tried (waiting for it could close a circle
+//! with another delivery), and when it is held the delivery runs again
+//! claiming it at the start ([`Kind::Reclaim`](super::Kind::Reclaim)).
+//! Under the locks the unique dedupe key is the database's own guard: the insert
 //! says `ON CONFLICT DO NOTHING`, and a conflict, a serialization failure
 //! (40001) or a deadlock (40P01) is
 //! [`Kind::Conflict`](super::Kind::Conflict), which
@@ -180,7 +181,7 @@ fn begin(client: &mut Conn, keys: Option<&[String]>) -> Result<()> {
              FROM ({TIMEOUTS}) AS timeouts"
         ),
         Some(_) => format!(
-            "SELECT ({LOCK_KEYS})
+            "SELECT (SELECT count(pg_advisory_xact_lock(h)) FROM ({KEY_LOCKS}) AS keys)
              FROM (SELECT pg_advisory_xact_lock_shared($2, hashtext(coalesce(current_schema(), '')))
                    FROM ({TIMEOUTS}) AS timeouts) AS store"
         ),
@@ -202,22 +203,17 @@ fn begin(client: &mut Conn, keys: Option<&[String]>) -> Result<()> {
     Ok(())
 }
 
-/// Locks the keys `$1` (text[]) that no other transaction holds, until
-/// the transaction ends; true when it got them all.
-const TRY_LOCK_KEYS: &str = "SELECT bool_and(pg_try_advisory_xact_lock(h))
-    FROM (SELECT DISTINCT hashtextextended(coalesce(current_schema(), '') || ' ' || k, 0) AS h
-          FROM unnest($1::text[]) AS k ORDER BY h) AS keys";
-
 /// Bounds the transaction's waits, statements and idling by `$3` ms.
 const TIMEOUTS: &str = "SELECT set_config('lock_timeout', $3, true),
     set_config('statement_timeout', $3, true),
     set_config('idle_in_transaction_session_timeout', $3, true)";
 
-/// Locks the keys `$1` (text[]) until the transaction ends, each once, in
-/// the order of their locks (a 64-bit hash of schema and key).
-const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(h))
-    FROM (SELECT DISTINCT hashtextextended(coalesce(current_schema(), '') || ' ' || k, 0) AS h
-          FROM unnest($1::text[]) AS k ORDER BY h) AS keys";
+/// The locks of the keys `$1` (text[]): a 64-bit hash of schema and key,
+/// each once, in order. Locked in this order, waiting for each, when a
+/// delivery begins; only tried (`pg_try_advisory_xact_lock`) after.
+const KEY_LOCKS: &str =
+    "SELECT DISTINCT hashtextextended(coalesce(current_schema(), '') || ' ' || k, 0) AS h
+    FROM unnest($1::text[]) AS k ORDER BY h";
 
 /// Lost races are run again; everything else may pass later.
 impl From<postgres::Error> for Error {
@@ -510,9 +506,13 @@ impl Queries<'_> {
             return Ok(());
         }
         let got = self
-            .one(TRY_LOCK_KEYS, &[(&new, Type::TEXT_ARRAY)], |r| {
-                Ok(r.try_get::<_, Option<bool>>(0)?)
-            })?
+            .one(
+                &format!(
+                    "SELECT bool_and(pg_try_advisory_xact_lock(h)) FROM ({KEY_LOCKS}) AS keys"
+                ),
+                &[(&new, Type::TEXT_ARRAY)],
+                |r| Ok(r.try_get::<_, Option<bool>>(0)?),
+            )?
             .flatten()
             .unwrap_or(false);
         if !got {
